@@ -1,0 +1,145 @@
+"""`microdial firmware`: check a dial's settings.toml, install the firmware on a CIRCUITPY drive.
+
+    microdial firmware check settings.toml [--board pico|kb2040|qtpy_rp2040]
+    microdial firmware install [--drive PATH] [--board ...] [--input pot] [--label client-dial] [--mpy]
+
+The dial settings come from, lowest first: the firmware defaults with the board's pins
+(hardware/wiring.toml), then --settings FILE, then the flags. Where to install from and to
+(--drive, --board, --mpy-cross, --bundle) can also come from [firmware] in microdial.toml or
+MICRODIAL_FIRMWARE_* variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from microdial.config import add_config_argument, load_settings
+from microdial.errors import ConfigError
+from microdial.firmware_settings import (
+    BOARDS,
+    DEFAULT_BOARD,
+    Board,
+    board_defaults,
+    check_text,
+    read_values,
+    settings_for,
+)
+from microdial.flashing import find_drive, install, read_boot_out, resolve_board
+
+# flag -> settings.toml key, and the flag's type
+_DIAL_FLAGS: dict[str, tuple[str, type, str]] = {
+    "input": ("MICRODIAL_INPUT", str, "encoder or pot"),
+    "pin_a": ("MICRODIAL_PIN_A", str, "encoder phase A pin (board pin name)"),
+    "pin_b": ("MICRODIAL_PIN_B", str, "encoder phase B pin; must be the GPIO next to A"),
+    "pin_button": ("MICRODIAL_PIN_BUTTON", str, "push button pin"),
+    "pin_pot": ("MICRODIAL_PIN_POT", str, "potentiometer wiper pin (an analog pin)"),
+    "pin_light": ("MICRODIAL_PIN_LIGHT", str, "status light pin, or NEOPIXEL"),
+    "steps_per_detent": ("MICRODIAL_STEPS_PER_DETENT", int, "encoder quadrature steps per detent (1..64)"),
+    "direction": ("MICRODIAL_DIRECTION", int, "1, or -1 to reverse"),
+    "rate_hz": ("MICRODIAL_RATE_HZ", int, "periodic samples per second (1..1000)"),
+    "long_press_ms": ("MICRODIAL_LONG_PRESS_MS", int, "long press threshold in ms (100..10000)"),
+    "label": ("MICRODIAL_LABEL", str, "short name of this dial"),
+    "usb_mode": ("MICRODIAL_USB_MODE", str, "serial or hid"),
+}
+
+
+class InstallSettings(BaseSettings):
+    drive: Path | None = None
+    board: Board | None = None
+    mpy: bool = False
+    mpy_cross: str = "mpy-cross"
+    bundle: Path | None = None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    boards = ", ".join(f"{name} ({info.title})" for name, info in BOARDS.items())
+
+    check = sub.add_parser("check", help="validate a dial's settings.toml, one line per problem")
+    check.add_argument("file", type=Path, help="settings.toml to check")
+    check.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD, help=f"board: {boards}")
+
+    inst = sub.add_parser("install", help="copy the firmware and settings to a CIRCUITPY drive and verify")
+    inst.add_argument("--drive", type=Path, help="mount point of the CIRCUITPY drive (default: find it)")
+    inst.add_argument("--board", choices=list(BOARDS), help="board (default: from the drive's boot_out.txt)")
+    inst.add_argument("--settings", type=Path, help="start from this settings.toml instead of the defaults")
+    inst.add_argument("--mpy", action="store_true", default=None, help="compile the libraries to .mpy")
+    inst.add_argument(
+        "--mpy-cross", help="CircuitPython's mpy-cross for the board's version (default: on PATH)"
+    )
+    inst.add_argument("--bundle", type=Path, help="CircuitPython library bundle directory (for neopixel)")
+    for name, (_, kind, help_text) in _DIAL_FLAGS.items():
+        inst.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
+    add_config_argument(inst)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _check(args.file, args.board)
+    return _install(args)
+
+
+def _check(path: Path, board: str) -> int:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
+    settings, problems = check_text(text, board)
+    if settings is None:
+        for problem in problems:
+            print(problem.format(str(path)), file=sys.stderr)
+        return 1
+    pins = (
+        f"encoder on {settings.MICRODIAL_PIN_A}/{settings.MICRODIAL_PIN_B}"
+        if settings.MICRODIAL_INPUT == "encoder"
+        else f"pot on {settings.MICRODIAL_PIN_POT}"
+    )
+    print(
+        f"{path}: ok for the {BOARDS[board].title}: {pins}, button {settings.MICRODIAL_PIN_BUTTON}, "
+        f"light {settings.MICRODIAL_PIN_LIGHT}, {settings.MICRODIAL_RATE_HZ} Hz, "
+        f"{settings.MICRODIAL_USB_MODE}, label {settings.MICRODIAL_LABEL!r}"
+    )
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    options = load_settings(
+        InstallSettings,
+        "firmware",
+        {
+            "drive": args.drive,
+            "board": args.board,
+            "mpy": args.mpy,
+            "mpy_cross": args.mpy_cross,
+            "bundle": args.bundle,
+        },
+        args.config,
+    )
+    drive = find_drive(options.drive)
+    board = resolve_board(read_boot_out(drive), options.board)
+    values: dict[str, Any] = board_defaults(board)
+    if args.settings is not None:
+        values |= read_values(args.settings)
+    values |= {
+        key: getattr(args, flag)
+        for flag, (key, _, _) in _DIAL_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    settings = settings_for(
+        values, board, "settings from flags" + (f" and {args.settings}" if args.settings else "")
+    )
+    report = install(
+        drive,
+        settings,
+        board=board,
+        mpy_cross=options.mpy_cross if options.mpy else None,
+        bundle=options.bundle,
+    )
+    for line in report.lines():
+        print(line)
+    return 0
