@@ -1,0 +1,5 @@
+import sys
+
+from microdial.cli import main
+
+sys.exit(main())

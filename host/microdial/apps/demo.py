@@ -1,0 +1,189 @@
+"""`microdial demo`: two simulated dials (client and therapist) → daemon → MQTT → recorder, live in the terminal.
+
+Everything runs for real: the dials are the firmware itself on pseudo-terminals, the
+daemon reads them like USB ports, samples cross a real MQTT broker (the configured
+one, else an embedded Mosquitto or amqtt) and the recorder writes the session folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from microdial.apps.daemon import mqtt_sinks, serve
+from microdial.broker import DEFAULT_URL, BrokerAddress, broker_for, mqtt_client
+from microdial.config import add_config_argument, load_settings
+from microdial.payloads import VALUE_MAX, VALUE_MIN, Code, parse_samples
+from microdial.pipeline import DialRunner
+from microdial.recorder import RecorderSettings, record
+from microdial.recording import samples_file
+from microdial.sim.rater import RandomRater
+from microdial.sim.runner import SimulatedDial
+from microdial.sinks.mqtt import MqttOptions, MqttSink
+from microdial.topics import parse_topic, subscription
+from microdial.transports.serial import SerialTransport
+
+ROLES = ("client", "therapist")
+
+
+class DemoSettings(BaseSettings):
+    broker: str = DEFAULT_URL
+    out: Path = Path("recordings")
+    session: Code | None = None
+    duration: float | None = Field(None, gt=0)
+    seed: int = 1
+    rate_hz: int = Field(50, ge=1, le=1000)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument(
+        "--broker", help=f"MQTT broker URL; an embedded one starts if none answers (default {DEFAULT_URL})"
+    )
+    parser.add_argument("--out", type=Path, help="folder for recordings (default ./recordings)")
+    parser.add_argument("--session", help="session code (default DEMO-<date>-<time>)")
+    parser.add_argument("--seed", type=int, help="seed of the simulated raters")
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        DemoSettings,
+        "demo",
+        {
+            "duration": args.duration,
+            "broker": args.broker,
+            "out": args.out,
+            "session": args.session,
+            "seed": args.seed,
+        },
+        args.config,
+    )
+    return asyncio.run(demo(settings))
+
+
+@contextlib.contextmanager
+def simulated_dials(seed: int, rate_hz: int) -> Iterator[list[SimulatedDial]]:
+    dials = [
+        SimulatedDial(RandomRater(role, seed=seed + i), rate_hz=rate_hz, seed=seed + i)
+        for i, role in enumerate(ROLES)
+    ]
+    try:
+        for dial in dials:
+            dial.start()
+        yield dials
+    finally:
+        for dial in dials:
+            dial.stop()
+
+
+async def demo(settings: DemoSettings, out: TextIO = sys.stdout) -> int:
+    session = settings.session or dt.datetime.now().strftime("DEMO-%Y%m%d-%H%M%S")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if settings.duration is not None:
+        loop.call_later(settings.duration, stop.set)
+
+    async with broker_for(settings.broker) as address:
+        print(f"microdial demo: session {session}, broker {address.url}", file=out)
+        recorder_ready = asyncio.Event()
+        recorder = asyncio.create_task(
+            record(
+                RecorderSettings(broker=address.url, out=settings.out, session=session), ready=recorder_ready
+            )
+        )
+        await recorder_ready.wait()
+        sinks: dict[str, MqttSink] = {}
+        make_mqtt = mqtt_sinks(address, MqttOptions())
+
+        def make_sink(key):  # type: ignore[no-untyped-def]
+            sink = make_mqtt(key)
+            assert isinstance(sink, MqttSink)
+            sinks[key.dial] = sink
+            return sink
+
+        with simulated_dials(settings.seed, settings.rate_hz) as dials:
+            runners = [
+                DialRunner(lambda path=dial.path: SerialTransport(path), session, role, make_sink)  # type: ignore[misc]
+                for dial, role in zip(dials, ROLES, strict=True)
+            ]
+            for dial, role in zip(dials, ROLES, strict=True):
+                print(f"  {role:<10} dial {dial.device_id} on {dial.path}", file=out)
+            view = asyncio.create_task(live_view(address, session, stop, out))
+            await serve(runners, stop)
+            view.cancel()
+            await asyncio.gather(view, return_exceptions=True)
+        folder = settings.out / session
+        await wait_recorded(folder, {dial: sink.published for dial, sink in sinks.items()})
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+
+    print(f"\nRecording: {folder.resolve()}", file=out)
+    for runner in runners:
+        if runner.key is not None:
+            rows = count_rows(folder / samples_file(runner.key.dial))
+            print(f"  {runner.role:<10} {rows} samples in {samples_file(runner.key.dial)}", file=out)
+    return 0
+
+
+def count_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+async def wait_recorded(folder: Path, published: dict[str, int], timeout: float = 10.0) -> bool:
+    """The recorder is another subscriber: give it until every published sample is on disk."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(count_rows(folder / samples_file(dial)) >= count for dial, count in published.items()):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def bar(value: int, width: int = 21) -> str:
+    """A centred bar: the left half fills for negative values, the right half for positive ones."""
+    half = width // 2
+    cells = round(abs(value) / VALUE_MAX * half)
+    left = " " * (half - cells) + "█" * cells if value < 0 else " " * half
+    right = "█" * cells + " " * (half - cells) if value > 0 else " " * half
+    return f"{VALUE_MIN:+d} {left}|{right} {VALUE_MAX:+d}"
+
+
+async def live_view(address: BrokerAddress, session: str, stop: asyncio.Event, out: TextIO) -> None:
+    """What came through the broker, per role, redrawn a few times a second."""
+    latest: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    started = time.monotonic()
+    interactive = out.isatty()
+    async with mqtt_client(address) as client:
+        await client.subscribe(subscription(session, "samples"), qos=0)
+        next_draw = time.monotonic()
+        async for message in client.messages:
+            if parse_topic(str(message.topic)) is None or not isinstance(message.payload, bytes):
+                continue
+            for sample in parse_samples(message.payload):
+                latest[sample.role] = sample.value
+                counts[sample.role] = counts.get(sample.role, 0) + 1
+            now = time.monotonic()
+            if now < next_draw or stop.is_set():
+                continue
+            next_draw = now + (0.2 if interactive else 1.0)
+            parts = [f"{role:<9} {latest[role]:+3d} {bar(latest[role])}" for role in ROLES if role in latest]
+            line = f"{now - started:6.1f}s  " + "   ".join(parts)
+            print(f"\r{line}" if interactive else line, end="" if interactive else "\n", file=out, flush=True)

@@ -1,0 +1,107 @@
+"""`microdial watch`: a live terminal table of the dials on the broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from typing import TextIO
+
+import aiomqtt
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from microdial.apps import run_until_signalled
+from microdial.apps.view import LiveState
+from microdial.broker import DEFAULT_URL, BrokerAddress, mqtt_client
+from microdial.config import add_config_argument, load_settings
+from microdial.payloads import Code
+from microdial.topics import subscription
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
+
+
+class WatchSettings(BaseSettings):
+    broker: str = DEFAULT_URL
+    session: Code | None = None
+    interval: float = Field(0.5, gt=0)
+
+
+def table(state: LiveState) -> str:
+    rows = [COLUMNS]
+    for trace in sorted(state.dials.values(), key=lambda t: (t.role, t.dial)):
+        info = state.dial_info(trace)
+        rate = f"{info['received_hz']:.0f}/s"
+        if info["rate_hz"]:
+            rate += f" of {info['rate_hz']}"
+        uncertainty = info["uncertainty"]
+        rows.append(
+            (
+                info["role"],
+                info["dial"],
+                info["state"],
+                rate,
+                "-" if info["value"] is None else f"{info['value']:+d}",
+                str(info["drops"]),
+                "-" if uncertainty is None else f"{uncertainty * 1000:.1f} ms",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    if len(rows) == 1:
+        lines.append("(no dials yet)")
+    return "\n".join(lines)
+
+
+async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | None = None) -> None:
+    """Print the table every interval until cancelled; on a terminal, redraw it in place."""
+    state = LiveState(settings.session)
+    address = BrokerAddress.parse(settings.broker)
+    redraw = out.isatty()
+
+    async def printer() -> None:
+        while True:
+            await asyncio.sleep(settings.interval)
+            text = table(state)
+            out.write(("\x1b[H\x1b[2J" if redraw else "\n") + text + "\n")
+            out.flush()
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(printer())
+        delay = 0.2
+        while True:
+            try:
+                async with mqtt_client(
+                    address, identifier=f"microdial-watch-{secrets.token_hex(4)}", keepalive=10
+                ) as client:
+                    await client.subscribe(subscription(settings.session), qos=0)
+                    delay = 0.2
+                    if ready is not None:
+                        ready.set()
+                    async for message in client.messages:
+                        if isinstance(message.payload, bytes):
+                            state.handle(str(message.topic), message.payload)
+            except aiomqtt.MqttError as err:
+                log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help=f"MQTT broker URL (default {DEFAULT_URL})")
+    parser.add_argument("--session", help="only this session (default: every session)")
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        WatchSettings, "watch", {"broker": args.broker, "session": args.session}, args.config
+    )
+    run_until_signalled(watch(settings, sys.stdout))
+    return 0

@@ -1,0 +1,116 @@
+"""Control over MQTT: commands for a session's daemons, validated, answered on the reply topic.
+
+A malformed or unauthorised command gets an error reply and changes nothing. A command for a
+dial this daemon does not have is left to the daemon that has it (daemons of one session share
+the command topic), so it gets no reply from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+
+import aiomqtt
+from pydantic import ValidationError
+
+from microdial.broker import BrokerAddress, mqtt_client
+from microdial.errors import TransportError
+from microdial.payloads import COMMAND, CommandReply, DialCommand, RateCommand, SessionCommand
+from microdial.pipeline import DialRunner
+from microdial.players.base import PlayerClock
+from microdial.players.freerun import FreeRunClock
+from microdial.topics import command_topic, reply_topic
+
+log = logging.getLogger(__name__)
+
+DEVICE_COMMANDS = {"recentre": "ZERO", "identify": "IDENT"}
+
+
+class Controller:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        session: str,
+        runners: list[DialRunner],
+        player: PlayerClock | None = None,
+        token: str | None = None,
+    ) -> None:
+        self._address = address
+        self._session = session
+        self._runners = runners
+        self._player = player
+        self._token = token
+        self.ready = asyncio.Event()
+        self.name = f"{socket.gethostname()}-{id(self) & 0xFFFF:04x}"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with mqtt_client(self._address) as client:
+                    await client.subscribe(command_topic(self._session), qos=1)
+                    self.ready.set()
+                    async for message in client.messages:
+                        payload = message.payload if isinstance(message.payload, bytes) else b""
+                        reply = await self.handle(payload)
+                        if reply is not None:
+                            await client.publish(reply_topic(self._session), reply.model_dump_json(), qos=1)
+            except aiomqtt.MqttError as err:
+                log.debug("control connection: %s", err)
+                self.ready.clear()
+                await asyncio.sleep(1.0)
+
+    async def handle(self, payload: bytes) -> CommandReply | None:
+        try:
+            command = COMMAND.validate_json(payload)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            return CommandReply(
+                id=_claimed_id(payload), ok=False, error=f"malformed command: {where}: {first['msg']}"
+            )
+        if self._token is not None and command.token != self._token:
+            return CommandReply(id=command.id, ok=False, error="unauthorised: wrong or missing token")
+        if isinstance(command, SessionCommand):
+            return self._session_command(command)
+        runner = next((r for r in self._runners if r.key is not None and r.key.dial == command.dial), None)
+        if runner is None:
+            return None
+        kind, fields = ("RATE", (command.hz,)) if isinstance(command, RateCommand) else _device(command)
+        try:
+            ack = await runner.command(kind, fields)
+        except TransportError as err:
+            return CommandReply(id=command.id, ok=False, error=str(err))
+        return CommandReply(
+            id=command.id,
+            ok=ack.status == "ok",
+            error=None if ack.status == "ok" else ack.detail,
+            detail=f"{self.name}: {kind} {ack.status} {ack.detail}".strip(),
+        )
+
+    def _session_command(self, command: SessionCommand) -> CommandReply:
+        player = self._player
+        if isinstance(player, FreeRunClock):
+            if command.action == "start":
+                player.start()
+            elif command.action == "stop":
+                player.stop()
+        for runner in self._runners:
+            runner.mark_session(command.action, command.detail)
+        return CommandReply(
+            id=command.id, ok=True, detail=f"{self.name}: {command.action} for {len(self._runners)} dials"
+        )
+
+
+def _device(command: DialCommand) -> tuple[str, tuple[int, ...]]:
+    return DEVICE_COMMANDS[command.command], ()
+
+
+def _claimed_id(payload: bytes) -> str | None:
+    """The id a malformed command meant to have, so the sender can match the error to it."""
+    try:
+        claimed = json.loads(payload).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return claimed if isinstance(claimed, str) else None

@@ -1,0 +1,144 @@
+"""Which dials are there, and who is rating on each: port discovery with hot-plug, and role mapping."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+import serial.tools.list_ports
+from pydantic import BaseModel, ConfigDict
+
+from microdial.errors import ConfigError, TransportError
+from microdial.payloads import Code
+from microdial.transports.base import Transport
+from microdial.transports.serial import DATA_INTERFACE, SerialTransport
+
+log = logging.getLogger(__name__)
+
+TransportFactory = Callable[[], Transport]
+
+
+class PortDiscovery:
+    """Turns the --port setting into the dial connections present now, called again to follow hot-plug.
+
+    - `auto`: every CircuitPython data port, keyed by its USB serial number, so a dial that comes
+      back under another /dev/ttyACM name is the same connection;
+    - a glob such as `/tmp/dials/*`: every matching path (simulated dials with --link);
+    - comma-separated paths: exactly those, even while missing (their runners wait for them).
+    """
+
+    def __init__(self, spec: str, transport: Literal["serial", "hid"] = "serial") -> None:
+        if transport == "hid" and spec != "auto":
+            raise ConfigError(
+                "with --transport hid, give --port auto: HID dials are found by their usage page"
+            )
+        self.spec = spec
+        self.transport = transport
+        self._auto_paths: dict[str, str] = {}
+
+    def scan(self) -> dict[str, TransportFactory]:
+        if self.transport == "hid":
+            return self._scan_hid()
+        if self.spec == "auto":
+            return self._scan_auto()
+        found: dict[str, TransportFactory] = {}
+        for part in (p.strip() for p in self.spec.split(",") if p.strip()):
+            paths = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
+            for path in paths:
+                found[path] = _serial_factory(path)
+        return found
+
+    def _scan_auto(self) -> dict[str, TransportFactory]:
+        for port in serial.tools.list_ports.comports():
+            if DATA_INTERFACE in (port.interface or ""):
+                self._auto_paths[port.serial_number or port.device] = port.device
+        return {key: self._follow(key) for key in self._auto_paths}
+
+    def _scan_hid(self) -> dict[str, TransportFactory]:
+        from microdial.transports.hid import find_hid_dials
+
+        return {path.decode(errors="replace"): _hid_factory(path) for path in find_hid_dials()}
+
+    def _follow(self, key: str) -> TransportFactory:
+        def open_current() -> Transport:
+            for port in serial.tools.list_ports.comports():
+                if (port.serial_number or port.device) == key and DATA_INTERFACE in (port.interface or ""):
+                    return SerialTransport(port.device)
+            return _Absent(self._auto_paths.get(key, key))
+
+        return open_current
+
+
+def _serial_factory(path: str) -> TransportFactory:
+    return lambda: SerialTransport(path)
+
+
+def _hid_factory(path: bytes) -> TransportFactory:
+    from microdial.transports.hid import HidTransport
+
+    return lambda: HidTransport(path)
+
+
+class _Absent(SerialTransport):
+    """The port of a dial that is unplugged now: opening it fails until it returns."""
+
+    async def open(self) -> None:
+        raise TransportError(f"{self.location} is unplugged")
+
+
+class DialEntry(BaseModel):
+    """One dial in the config file: [daemon.dials."<device id>"]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Code
+    participant: Code | None = None
+
+
+class Assignment(NamedTuple):
+    role: str
+    participant: str | None
+
+
+class RoleMap:
+    """Device id → rater role and participant: from the config, else in order of appearance."""
+
+    def __init__(self, table: dict[str, DialEntry] | None = None, default_role: str | None = None) -> None:
+        self._table = {device.upper(): entry for device, entry in (table or {}).items()}
+        self._default_role = default_role
+        self._given: dict[str, Assignment] = {}
+
+    @classmethod
+    def fixed(cls, role: str) -> RoleMap:
+        return cls(default_role=role)
+
+    def assign(self, device: str) -> Assignment:
+        device = device.upper()
+        if device in self._given:
+            return self._given[device]
+        entry = self._table.get(device)
+        taken = {given.role for given in self._given.values()}
+        if entry is not None:
+            assignment = Assignment(entry.role, entry.participant)
+        elif self._default_role is not None and self._default_role not in taken:
+            assignment = Assignment(self._default_role, None)
+        else:
+            number = 1 + sum(1 for given in self._given.values() if given.role.startswith("dial"))
+            while f"dial{number}" in taken:
+                number += 1
+            assignment = Assignment(f"dial{number}", None)
+        self._given[device] = assignment
+        if entry is None:
+            log.warning(
+                'dial %s rates as %s; to fix its role add [daemon.dials."%s"] role = "..." to microdial.toml',
+                device,
+                assignment.role,
+                device,
+            )
+        return assignment
+
+    @property
+    def assignments(self) -> dict[str, Assignment]:
+        return dict(self._given)

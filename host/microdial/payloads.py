@@ -1,0 +1,143 @@
+"""The JSON payloads on MQTT (protocol/SPEC.md section 3), validated at every boundary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from dialwire import SEQ_MODULO
+
+VALUE_MIN = -50
+VALUE_MAX = 50
+SCALE_LABELS = {VALUE_MIN: "Weakest possible", 0: "Neutral", VALUE_MAX: "Strongest possible"}
+
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+RatingValue = Annotated[int, Field(ge=VALUE_MIN, le=VALUE_MAX)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Playback = Literal["playing", "paused", "seeking", "no-player"]
+
+
+class Sample(_Payload):
+    dial: Code
+    role: Code
+    session: Code
+    participant: Code | None = None
+    value: RatingValue
+    seq: Annotated[int, Field(ge=0, lt=SEQ_MODULO)]
+    device_time: float
+    host_time: float
+    host_monotonic: float
+    media_time: float | None = None
+    sync_uncertainty: float | None = None
+    # Filled in by a player clock (protocol/SPEC.md 3.1); null when none is used.
+    playback: Playback | None = None
+    player: str | None = None
+    media: str | None = None
+    media_duration: float | None = None
+    discontinuity: bool = False
+
+
+class SampleBatch(_Payload):
+    samples: list[Sample]
+
+
+_BATCH_FORMS: TypeAdapter[SampleBatch | list[Sample]] = TypeAdapter(SampleBatch | list[Sample])
+
+
+def parse_samples(payload: bytes | str) -> list[Sample]:
+    """Samples from either batch form the spec allows: {"samples": [...]} or a bare list."""
+    parsed = _BATCH_FORMS.validate_json(payload)
+    return parsed.samples if isinstance(parsed, SampleBatch) else parsed
+
+
+class Counters(_Payload):
+    samples: int = 0
+    bad_records: int = 0
+    skipped_bytes: int = 0
+    gaps: int = 0
+    lost_samples: int = 0
+    device_dropped_records: int = 0
+    queued: int = 0
+    queue_dropped: int = 0
+    resets: int = 0
+
+
+class SyncState(_Payload):
+    offset: float
+    drift_ppm: float
+    uncertainty: float
+
+
+DialState = Literal["online", "no-device", "offline"]
+
+
+class DialStatus(_Payload):
+    dial: Code
+    role: Code
+    session: Code
+    participant: Code | None = None
+    state: DialState
+    host_time: float
+    firmware: str | None = None
+    protocol: int | None = None
+    input: str | None = None
+    rate_hz: int | None = None
+    counters: Counters = Counters()
+    sync: SyncState | None = None
+
+
+EventKind = Literal["button", "connect", "disconnect", "reset", "gap", "device-error", "session"]
+
+
+class DialEvent(_Payload):
+    dial: Code
+    role: Code
+    session: Code
+    kind: EventKind
+    detail: str = ""
+    device_time: float | None = None
+    host_time: float
+    host_monotonic: float
+    media_time: float | None = None
+
+
+# -- control (protocol/SPEC.md section 3.4) ---------------------------------------------------
+
+
+class _Command(_Payload):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    token: str | None = None
+
+
+class SessionCommand(_Command):
+    command: Literal["session"]
+    action: Literal["start", "stop", "mark"]
+    detail: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class DialCommand(_Command):
+    command: Literal["recentre", "identify"]
+    dial: Code
+
+
+class RateCommand(_Command):
+    command: Literal["rate"]
+    dial: Code
+    hz: Annotated[int, Field(ge=1, le=1000)]
+
+
+Command = Annotated[SessionCommand | DialCommand | RateCommand, Field(discriminator="command")]
+COMMAND: TypeAdapter[SessionCommand | DialCommand | RateCommand] = TypeAdapter(Command)
+
+
+class CommandReply(_Payload):
+    id: str | None
+    ok: bool
+    error: str | None = None
+    detail: str = ""

@@ -1,0 +1,31 @@
+"""A sink that keeps everything in lists: for tests and in-process consumers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from microdial.payloads import DialEvent, DialStatus, Sample
+from microdial.sinks.base import Sink
+
+
+class MemorySink(Sink):
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.statuses: list[DialStatus] = []
+        self.events: list[DialEvent] = []
+        self.changed = asyncio.Event()
+
+    def put_sample(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        self.changed.set()
+
+    def put_status(self, status: DialStatus) -> None:
+        self.statuses.append(status)
+        self.changed.set()
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    def put_event(self, event: DialEvent) -> None:
+        self.events.append(event)
+        self.changed.set()

@@ -1,0 +1,285 @@
+"""Publishing one dial to MQTT: a bounded in-order queue drained by one task that reconnects.
+
+Samples leave the queue only once the broker acknowledged them (QoS 1), so a
+broker that goes away loses nothing that fits the queue: after reconnecting the
+same batches go out again, in order. A batch in flight at the moment of the
+disconnect can reach subscribers twice; they de-duplicate by (dial, seq).
+
+With a spool, samples taken while the broker is unreachable go to disk instead of
+memory, and what waited in memory is spilled there when the connection drops, so they
+also survive the daemon itself crashing; the next daemon for the same session and dial
+publishes them first. Memory only fills while connected, so everything in it is newer
+than everything in the spool: the spool drains first, then memory, and order holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from microdial.broker import BrokerAddress, mqtt_client
+from microdial.payloads import DialEvent, DialStatus, Sample, SampleBatch
+from microdial.sinks.base import Sink
+from microdial.spool import Spool
+from microdial.topics import Channel, dial_topic
+
+log = logging.getLogger(__name__)
+
+
+Protocol = Literal["auto", "3.1.1", "5"]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    max_queue: int = 200_000  # samples; 33 min of one dial at 100 Hz
+    max_batch: int = 500  # samples per message
+    # A sample that changes the value is published at once (with everything queued before it);
+    # a periodic repeat of an unchanged value waits at most this long, so repeats travel together.
+    batch_window: float = 0.02
+    publish_timeout: float = 5.0
+    qos_samples: int = 1
+    qos_status: int = 1
+    qos_events: int = 1
+    # auto: MQTT 5 where the broker speaks it, else 3.1.1 (amqtt, older brokers).
+    protocol: Protocol = "auto"
+    # A persistent session keeps in-flight QoS 1 state across reconnects on the broker's side.
+    session_expiry: int = 3600
+    ca_file: Path | None = None
+    reconnect_min: float = 0.2
+    reconnect_max: float = 5.0
+    keepalive: int = 10
+
+
+class MqttSink(Sink):
+    def __init__(
+        self,
+        address: BrokerAddress,
+        session: str,
+        dial: str,
+        options: MqttOptions | None = None,
+        spool: Spool | None = None,
+    ) -> None:
+        self._spool = spool
+        self._address = address
+        self._session = session
+        self._dial = dial
+        self._options = options or MqttOptions()
+        self._samples: deque[Sample] = deque()
+        self._events: deque[DialEvent] = deque()
+        self._status: DialStatus | None = None
+        self._status_sent: DialStatus | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._dropped = 0
+        self.connected = False
+        self.connects = 0
+        self.protocol: Protocol = self._options.protocol
+        if self.protocol == "auto" and address.mqtt5 is False:
+            self.protocol = "3.1.1"
+        self.published = 0  # samples the broker acknowledged
+        self._last_value: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- Sink -------------------------------------------------------------------------
+    def put_sample(self, sample: Sample) -> None:
+        spool = self._spool
+        if spool is not None and not self.connected:
+            if spool.append([sample.model_dump_json().encode()]) == 0:
+                self._dropped += 1
+            self._idle.clear()
+            self._wake.set()
+            return
+        if len(self._samples) >= self._options.max_queue:
+            # Refusing the newest keeps the queue a contiguous run from the outage's start,
+            # and never touches the batch in flight at the queue's head.
+            self._dropped += 1
+            return
+        self._samples.append(sample)
+        self._idle.clear()
+        changed = sample.value != self._last_value
+        self._last_value = sample.value
+        if changed or self._options.batch_window <= 0:
+            self._wake.set()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._options.batch_window, self._window_ends)
+
+    def _window_ends(self) -> None:
+        self._timer = None
+        self._wake.set()
+
+    def put_status(self, status: DialStatus) -> None:
+        self._status = status
+        self._pending()
+
+    def put_event(self, event: DialEvent) -> None:
+        if len(self._events) >= self._options.max_queue:
+            self._dropped += 1
+            return
+        self._events.append(event)
+        self._pending()
+
+    @property
+    def queued(self) -> int:
+        return len(self._samples) + (len(self._spool) if self._spool is not None else 0)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    async def flush(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        delay = self._options.reconnect_min
+        while True:
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    self.connects += 1
+                    if self.protocol == "auto":
+                        self.protocol = "5"
+                    delay = self._options.reconnect_min
+                    log.info("dial %s: connected to broker %s", self._dial, self._address.url)
+                    self._status_sent = None
+                    await self._drain(client)
+            except aiomqtt.MqttError as err:
+                if not self.connected and self.protocol == "auto" and _refused_protocol(err):
+                    log.info(
+                        "dial %s: broker %s does not speak MQTT 5; using 3.1.1", self._dial, self._address.url
+                    )
+                    self.protocol = "3.1.1"
+                    continue
+                if self.connected:
+                    log.warning(
+                        "dial %s: broker connection lost (%s); %d samples queued",
+                        self._dial,
+                        err,
+                        self.queued,
+                    )
+                else:
+                    log.debug("dial %s: broker %s not reachable: %s", self._dial, self._address.url, err)
+            finally:
+                self._spill()
+                self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._options.reconnect_max)
+
+    async def close(self, timeout: float = 5.0) -> bool:
+        """Publish what is pending and mark the dial offline; the caller cancels run() afterwards.
+
+        What could not be published stays in the spool for the next daemon.
+        """
+        if self._status is not None:
+            self.put_status(self._status.model_copy(update={"state": "offline", "host_time": time.time()}))
+        flushed = await self.flush(timeout)
+        if self._spool is not None:
+            self._spool.close()
+        return flushed
+
+    # -- internals --------------------------------------------------------------------
+    def _spill(self) -> None:
+        """On losing the broker, what waits in memory goes to disk ahead of what follows."""
+        spool = self._spool
+        if spool is None or not self._samples:
+            return
+        records = [sample.model_dump_json().encode() for sample in self._samples]
+        self._dropped += len(records) - spool.append(records)
+        self._samples.clear()
+
+    def _pending(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def _client(self) -> aiomqtt.Client:
+        options = self._options
+        will = None
+        if self._status is not None:
+            offline = self._status.model_copy(update={"state": "offline"})
+            will = aiomqtt.Will(
+                self._topic("status"), offline.model_dump_json(), qos=options.qos_status, retain=True
+            )
+        session: dict[str, Any]
+        if self.protocol == "3.1.1":
+            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
+        else:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = options.session_expiry
+            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
+        return mqtt_client(
+            self._address,
+            ca_file=options.ca_file,
+            identifier=f"microdial-daemon-{self._session}-{self._dial}",
+            **session,
+            will=will,
+            keepalive=options.keepalive,
+            timeout=options.publish_timeout,
+        )
+
+    def _topic(self, channel: Channel) -> str:
+        return dial_topic(self._session, self._dial, channel)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while True:
+            self._wake.clear()
+            await self._publish_pending(client)
+            if not self.queued and not self._events and self._status is self._status_sent:
+                self._idle.set()
+            await self._wake.wait()
+
+    async def _publish_pending(self, client: aiomqtt.Client) -> None:
+        status = self._status
+        if status is not None and status is not self._status_sent:
+            await client.publish(
+                self._topic("status"), status.model_dump_json(), qos=self._options.qos_status, retain=True
+            )
+            self._status_sent = status
+        while self._events:
+            await client.publish(
+                self._topic("events"), self._events[0].model_dump_json(), qos=self._options.qos_events
+            )
+            self._events.popleft()
+        spool = self._spool
+        while spool is not None and len(spool):
+            records = spool.peek(self._options.max_batch)
+            # The records are Sample JSON already: join them rather than parse and re-encode.
+            await client.publish(
+                self._topic("samples"),
+                b'{"samples":[' + b",".join(records) + b"]}",
+                qos=self._options.qos_samples,
+            )
+            spool.commit(len(records))
+            self.published += len(records)
+        # Only what was queued when the drain began: a repeat that arrives during the round trip
+        # waits for its own window instead of leaving alone right behind this batch.
+        remaining = len(self._samples)
+        while remaining:
+            count = min(remaining, self._options.max_batch)
+            remaining -= count
+            batch = SampleBatch(samples=[self._samples[i] for i in range(count)])
+            await client.publish(
+                self._topic("samples"), batch.model_dump_json(), qos=self._options.qos_samples
+            )
+            # Only now: anything queued meanwhile sits behind these, so order holds.
+            for _ in range(count):
+                self._samples.popleft()
+            self.published += count
+
+
+def _refused_protocol(err: aiomqtt.MqttError) -> bool:
+    """The broker refused the MQTT 5 CONNECT, or never answered it (brokers that only speak 3.1.1)."""
+    return isinstance(err, MqttConnectError) or "timed out" in str(err)

@@ -1,0 +1,156 @@
+"""The MQTT sink against real brokers: MQTT 5 on Mosquitto, 3.1.1 on amqtt, TLS with a lab CA and passwords."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from microdial.broker import BrokerAddress, MosquittoProcess, amqtt_broker
+from microdial.payloads import Sample, parse_samples
+from microdial.sinks.mqtt import MqttOptions, MqttSink
+from microdial.topics import dial_topic
+
+
+def sample(seq: int) -> Sample:
+    return Sample(
+        dial="AB12",
+        role="client",
+        session="S1",
+        value=seq % 50,
+        seq=seq,
+        device_time=seq / 100,
+        host_time=1.8e9 + seq / 100,
+        host_monotonic=seq / 100,
+    )
+
+
+async def deliver(address: BrokerAddress, options: MqttOptions, count: int = 20) -> MqttSink:
+    sink = MqttSink(address, "S1", "AB12", options)
+    task = asyncio.create_task(sink.run())
+    try:
+        for seq in range(count):
+            sink.put_sample(sample(seq))
+        assert await sink.flush(15)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return sink
+
+
+async def test_mosquitto_gets_mqtt_5(mosquitto: MosquittoProcess) -> None:
+    sink = await deliver(mosquitto.address, MqttOptions())
+    assert (sink.protocol, sink.published) == ("5", 20)
+
+
+async def test_amqtt_falls_back_to_3_1_1_even_when_not_told() -> None:
+    async with amqtt_broker() as embedded:
+        unknown = BrokerAddress(host=embedded.host, port=embedded.port)  # as if it were someone else's broker
+        sink = await deliver(unknown, MqttOptions(publish_timeout=1.0))
+    assert (sink.protocol, sink.published) == ("3.1.1", 20)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Mosquitto with a TLS listener whose certificate a freshly made lab CA signed, and a password file."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=microdial lab CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    )
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "lab", "dial-s3cret"], check=True
+    )
+    listener = [
+        f"cafile {tmp_path / 'ca.crt'}",
+        f"certfile {tmp_path / 'server.crt'}",
+        f"keyfile {tmp_path / 'server.key'}",
+        "allow_anonymous false",
+        f"password_file {tmp_path / 'passwd'}",
+    ]
+    broker = MosquittoProcess(listener=listener)
+    broker.start()
+    yield broker, tmp_path / "ca.crt"
+    broker.close()
+
+
+async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ignore[no-untyped-def]
+    broker, ca = tls_broker
+    address = BrokerAddress.parse(f"mqtts://lab:dial-s3cret@127.0.0.1:{broker.port}")
+    received: list[Sample] = []
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, username="lab", password="dial-s3cret", tls_context=context
+    ) as client:
+        await client.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
+        sink = await deliver(address, MqttOptions(ca_file=ca))
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            received += parse_samples(message.payload)
+            if len(received) >= 20:
+                break
+    assert [s.seq for s in received] == list(range(20))
+    assert sink.published == 20
+
+
+async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type: ignore[no-untyped-def]
+    broker, ca = tls_broker
+    address = BrokerAddress.parse(f"mqtts://lab:wrong@127.0.0.1:{broker.port}")
+    sink = MqttSink(address, "S1", "AB12", MqttOptions(ca_file=ca, reconnect_min=0.05, reconnect_max=0.1))
+    task = asyncio.create_task(sink.run())
+    try:
+        sink.put_sample(sample(0))
+        assert not await sink.flush(1.5)
+        assert (sink.queued, sink.published, sink.connected) == (1, 0, False)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

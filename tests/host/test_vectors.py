@@ -1,0 +1,87 @@
+"""The golden vectors in protocol/vectors/, decoded by the host side (the firmware tests check the same file)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from dialwire import crc16, encode
+from microdial.decoder import Decoder, Identity, Pong, SampleRecord
+from microdial.payloads import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
+from tests.conftest import ROOT
+
+WIRE = json.loads((ROOT / "protocol/vectors/wire.json").read_text())
+MQTT = json.loads((ROOT / "protocol/vectors/mqtt.json").read_text())
+MODELS = {"Sample": Sample, "SampleBatch": SampleBatch, "DialStatus": DialStatus, "DialEvent": DialEvent}
+
+
+def test_crc_check_value() -> None:
+    check = WIRE["crc_check"]
+    assert f"{crc16(check['input'].encode()):04X}" == check["crc16"]
+
+
+@pytest.mark.parametrize("vector", WIRE["records"], ids=lambda v: v["line"].strip())
+def test_record_encodes_to_golden_line(vector: dict[str, object]) -> None:
+    assert encode(str(vector["kind"]), vector["fields"]).decode() == vector["line"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("vector", WIRE["streams"], ids=lambda v: v["name"])
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_stream_recovers_every_intact_record(vector: dict[str, object], chunk: int) -> None:
+    data = bytes.fromhex(str(vector["data"]))
+    decoder = Decoder()
+    records = []
+    for start in range(0, len(data), chunk):
+        records += decoder.feed(data[start : start + chunk])
+    expected = [SampleRecord(*fields) for kind, fields in vector["records"]]  # type: ignore[attr-defined]
+    assert records == expected
+    assert decoder.bad_records == vector["bad_records"]
+
+
+def test_device_records_become_typed_records() -> None:
+    by_kind: dict[str, dict[str, str]] = {}
+    for vector in WIRE["records"]:
+        by_kind.setdefault(vector["kind"], vector)
+    decoder = Decoder()
+    identity, sample, pong = decoder.feed(
+        (by_kind["ID"]["line"] + by_kind["S"]["line"] + by_kind["PONG"]["line"]).encode()
+    )
+    assert identity == Identity(1, "0.1.0", "E6614103E7452D2F", "encoder", 50, 4, 0)
+    assert sample == SampleRecord(0, 1520311, 0)
+    assert pong == Pong(17, 2600000)
+
+
+def test_host_commands_echoed_back_are_not_device_records() -> None:
+    decoder = Decoder()
+    assert decoder.feed(encode("PING", (3,)) + encode("ZERO")) == []
+    assert decoder.unexpected == 2 and decoder.bad_records == 0
+
+
+def test_sequence_gaps_are_counted_across_the_wrap() -> None:
+    decoder = Decoder()
+    seqs = [2**30 - 2, 2**30 - 1, 0, 3, 4]
+    gaps = [decoder.check_sequence(SampleRecord(seq, i, 0)) for i, seq in enumerate(seqs)]
+    assert [g.lost if g else 0 for g in gaps] == [0, 0, 0, 2, 0]
+    assert decoder.lost_samples == 2 and decoder.gaps == 1
+
+
+@pytest.mark.parametrize("vector", MQTT["valid"], ids=lambda v: v["name"])
+def test_valid_payloads(vector: dict[str, object]) -> None:
+    model = MODELS[str(vector["model"])]
+    model.model_validate_json(json.dumps(vector["payload"]))
+
+
+@pytest.mark.parametrize("vector", MQTT["invalid"], ids=lambda v: v["name"])
+def test_invalid_payloads(vector: dict[str, object]) -> None:
+    model = MODELS[str(vector["model"])]
+    with pytest.raises(ValidationError):
+        model.model_validate_json(json.dumps(vector["payload"]))
+
+
+def test_both_batch_forms_parse_the_same() -> None:
+    sample = next(v["payload"] for v in MQTT["valid"] if v["model"] == "Sample")
+    as_list = parse_samples(json.dumps([sample, sample]))
+    as_object = parse_samples(json.dumps({"samples": [sample, sample]}))
+    assert as_list == as_object and len(as_list) == 2
