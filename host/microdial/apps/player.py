@@ -1,0 +1,73 @@
+"""`microdial player VIDEO`: play a video in the browser and follow it frame by frame.
+
+The page (http://BIND:PORT/) reports every presented frame; a daemon started with
+`--player browser:PORT` stamps samples with this clock. Nothing is loaded from the internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from microdial.config import add_config_argument, load_settings
+from microdial.errors import ConfigError
+from microdial.players.browser import DEFAULT_PORT, BrowserClock
+
+log = logging.getLogger(__name__)
+
+
+class PlayerSettings(BaseSettings):
+    port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
+    bind: str = "127.0.0.1"
+    status_interval: float = Field(5.0, gt=0)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="the video file to play")
+    parser.add_argument("--port", type=int, help=f"HTTP port of the page (default {DEFAULT_PORT})")
+    parser.add_argument("--bind", help="address to listen on (default 127.0.0.1: this machine only)")
+    add_config_argument(parser)
+
+
+async def serve(clock: BrowserClock, status_interval: float) -> None:
+    follower = asyncio.create_task(clock.run())
+    try:
+        try:
+            await asyncio.wait_for(clock.serving.wait(), 5.0)
+        except TimeoutError:
+            raise ConfigError(
+                f"cannot listen on {clock.bind}:{clock.port} (in use?): choose another --port"
+            ) from None
+        print(f"microdial player: open http://{clock.bind}:{clock.port}/ in a browser", flush=True)
+        while not follower.done():
+            await asyncio.sleep(status_interval)
+            stamp = clock.stamp(time.monotonic())
+            position = "-" if stamp.media_time is None else f"{stamp.media_time:.2f} s"
+            log.info("%s at %s (page clock ±%s)", stamp.playback, position, _half_rtt(clock))
+        await follower
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+
+
+def _half_rtt(clock: BrowserClock) -> str:
+    rtt = clock.page_clock.rtt
+    return "?" if rtt is None else f"{rtt * 500:.1f} ms"
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(PlayerSettings, "player", {"port": args.port, "bind": args.bind}, args.config)
+    video: Path = args.video
+    if not video.is_file():
+        raise ConfigError(f"video {video} does not exist: give the path of a video file")
+    clock = BrowserClock(settings.port, video, settings.bind)
+    asyncio.run(serve(clock, settings.status_interval))
+    return 0

@@ -1,0 +1,209 @@
+"""The player clock interface: where in the video the rater was at a given host instant.
+
+Every adapter follows the same model: an anchor (host monotonic instant, media time, rate, playing)
+set from the player's reports and interpolated in between, so a stamp costs no I/O and can be taken
+for any instant, including instants between two reports.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from microdial.payloads import Playback
+
+log = logging.getLogger(__name__)
+
+# A report further than this from the interpolated position is a jump (a seek we were not told about).
+JUMP_TOLERANCE = 0.25
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStamp:
+    media_time: float | None
+    playback: Playback
+    player: str
+    media: str | None = None
+    media_duration: float | None = None
+    # True on the first stamp after a seek, a rate change or a player (re)connect.
+    discontinuity: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    host: float
+    media: float
+    rate: float
+    playing: bool
+
+    def at(self, host_monotonic: float) -> float:
+        if not self.playing:
+            return self.media
+        return max(0.0, self.media + (host_monotonic - self.host) * self.rate)
+
+
+class LineFit:
+    """Least-squares line of known slope (the rate) through recent (host, media) reports.
+
+    Each report's host instant is only known to within the polling or transport jitter; the mean
+    over the last few reports of one continuous stretch of playback averages that away.
+    """
+
+    def __init__(self, points: int = 16) -> None:
+        self.points: deque[tuple[float, float]] = deque(maxlen=points)
+
+    def clear(self) -> None:
+        self.points.clear()
+
+    def add(self, host: float, media: float) -> None:
+        self.points.append((host, media))
+
+    def at(self, host: float, rate: float) -> float:
+        return sum(media + (host - at) * rate for at, media in self.points) / len(self.points)
+
+
+class PlayerClock(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Connect to the player and follow it, reconnecting forever; ends only when cancelled."""
+
+    @abc.abstractmethod
+    def stamp(self, host_monotonic: float) -> MediaStamp:
+        """The media position at host_monotonic (time.monotonic() seconds), from the latest anchor."""
+
+
+class PlayerGone(Exception):
+    """The connection to the player ended; run() reconnects."""
+
+
+class AnchoredClock(PlayerClock):
+    """The shared anchor bookkeeping; an adapter implements _follow() and feeds the _on_* methods."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.anchor: Anchor | None = None
+        self.online = False
+        self.seeking = False
+        self.media: str | None = None
+        self.duration: float | None = None
+        self.rate = 1.0
+        self.playing = False
+        # Requests sent to the player and position reports received: the benchmark's "how often".
+        self.queries = 0
+        self.reports = 0
+        self._discontinuity = True
+        # Bumped with every discontinuity, so a clock mirrored in another process can flag it too.
+        self.epoch = 0
+        # Set (and replaced) on every state change, for whoever waits for the player to show up.
+        self.changed = asyncio.Event()
+
+    # -- what an adapter reports -------------------------------------------------------------------
+    def _on_position(self, media_time: float | None, host: float | None = None) -> None:
+        """The player says it is at media_time now (or at host)."""
+        host = self.now() if host is None else host
+        self.reports += 1
+        if media_time is None:
+            self.anchor = None
+        else:
+            if self.anchor is not None and abs(self.anchor.at(host) - media_time) > JUMP_TOLERANCE:
+                self._flag()
+            self.anchor = Anchor(host, media_time, self.rate, self.playing)
+        self._changed()
+
+    def _on_playing(self, playing: bool, host: float | None = None) -> None:
+        if playing == self.playing:
+            return
+        self._reanchor(host)
+        self.playing = playing
+        self._reanchor(host)
+
+    def _on_rate(self, rate: float, host: float | None = None) -> None:
+        if rate == self.rate:
+            return
+        self._reanchor(host)
+        self.rate = rate
+        self._reanchor(host)
+        self._flag()
+
+    def _on_seeking(self, seeking: bool) -> None:
+        self.seeking = seeking
+        if seeking:
+            self._flag()
+        self._changed()
+
+    def _on_media(self, media: str | None, duration: float | None) -> None:
+        if media != self.media:
+            self._flag()
+        self.media = media
+        self.duration = duration
+        self._changed()
+
+    def _on_online(self) -> None:
+        self.online = True
+        self._flag()
+        self._changed()
+
+    def _on_offline(self) -> None:
+        self.online = False
+        self.anchor = None
+        self.seeking = False
+        self._flag()
+        self._changed()
+
+    def _flag(self) -> None:
+        self._discontinuity = True
+        self.epoch += 1
+
+    def _reanchor(self, host: float | None) -> None:
+        host = self.now() if host is None else host
+        if self.anchor is not None:
+            self.anchor = Anchor(host, self.anchor.at(host), self.rate, self.playing)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Called after every state change; the browser server also publishes its state from here."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    # -- the interface -----------------------------------------------------------------------------
+    def stamp(self, host_monotonic: float) -> MediaStamp:
+        if not self.online or self.anchor is None:
+            return MediaStamp(None, "no-player", self.name, self.media, self.duration, False)
+        playback: Playback = "seeking" if self.seeking else "playing" if self.anchor.playing else "paused"
+        media_time = self.anchor.at(host_monotonic)
+        if self.duration is not None:
+            media_time = min(media_time, self.duration)
+        flagged = self._discontinuity and not self.seeking
+        if flagged:
+            self._discontinuity = False
+        return MediaStamp(media_time, playback, self.name, self.media, self.duration, flagged)
+
+    async def run(self) -> None:
+        delay = BACKOFF_FIRST
+        last_error = ""
+        while True:
+            try:
+                await self._follow()
+            except (OSError, PlayerGone, asyncio.IncompleteReadError) as err:
+                # Once per distinct reason, not once per retry.
+                if str(err) != last_error:
+                    log.warning("%s: %s; retrying", self.name, err)
+                last_error = str(err)
+            if self.online:
+                delay = BACKOFF_FIRST
+            self._on_offline()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    @abc.abstractmethod
+    async def _follow(self) -> None:
+        """Connect, call _on_online(), feed reports until the player goes away (return or raise)."""

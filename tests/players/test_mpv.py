@@ -1,0 +1,102 @@
+"""mpv followed over its real IPC socket: play, pause, seek, 2x speed, quit and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from microdial.players.mpv import MpvClock
+from tests.players.support import MpvProcess, Stamps, make_video
+
+TOLERANCE = 0.1
+
+
+@pytest.fixture
+async def mpv(video: Path, tmp_path: Path) -> AsyncIterator[MpvProcess]:
+    player = MpvProcess(video, tmp_path / "mpv.sock")
+    await player.start()
+    yield player
+    await player.stop()
+
+
+async def assert_in_step(clock: MpvClock, player: MpvProcess, prop: str = "audio-pts") -> float:
+    instant, own = await player.position(prop)
+    stamped = clock.stamp(instant).media_time
+    assert stamped is not None
+    assert abs(stamped - own) < TOLERANCE, (stamped, own)
+    return own
+
+
+async def test_follows_mpv(mpv: MpvProcess, video: Path) -> None:
+    clock = MpvClock(mpv.socket_path)
+    stamps = Stamps(clock)
+    task = asyncio.create_task(clock.run())
+    try:
+        first = await stamps.until(lambda s: s.playback == "playing", "playing")
+        assert first.media == str(video) and first.player == "mpv"
+        assert first.media_duration is not None and abs(first.media_duration - 20) < 0.2
+        assert stamps.flagged_since_mark()
+        await stamps.until(lambda s: s.media_time > 0.5, "0.5 s played")
+        await assert_in_step(clock, mpv)
+
+        stamps.mark()
+        await mpv.command("set_property", "pause", True)
+        await stamps.until(lambda s: s.playback == "paused", "paused")
+        held = await assert_in_step(clock, mpv, "time-pos")
+        await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
+        assert abs(stamps.now().media_time - held) < 0.05
+        assert not stamps.flagged_since_mark()
+
+        await mpv.command("seek", 12, "absolute")
+        await stamps.until(lambda s: s.playback == "paused" and abs(s.media_time - 12) < 0.1, "seek")
+        assert stamps.flagged_since_mark()
+        await mpv.command("set_property", "pause", False)
+        await stamps.until(lambda s: s.playback == "playing", "playing again")
+        await asyncio.sleep(0.2)
+        await assert_in_step(clock, mpv)
+
+        stamps.mark()
+        await mpv.command("set_property", "speed", 2.0)
+        await stamps.until(lambda s: clock.rate == 2.0, "2x")
+        assert stamps.flagged_since_mark()
+        # mpv re-creates its audio chain on a speed change; its own audio-pts settles within ~0.3 s.
+        await asyncio.sleep(0.5)
+        start = await assert_in_step(clock, mpv)
+        await asyncio.sleep(0.5)
+        end = await assert_in_step(clock, mpv)
+        assert end - start > 0.8
+
+        await mpv.stop()
+        gone = await stamps.until(lambda s: s.playback == "no-player", "no-player")
+        assert gone.media_time is None
+        stamps.mark()
+        await mpv.start("--start=5")
+        await stamps.until(lambda s: s.playback == "playing", "reconnect")
+        assert stamps.flagged_since_mark()
+        await asyncio.sleep(0.2)
+        await assert_in_step(clock, mpv)
+        assert clock.queries > 0 and clock.reports > 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_file_without_audio_follows_time_pos(media_folder: Path, tmp_path: Path) -> None:
+    player = MpvProcess(make_video(media_folder, seconds=5, audio=False), tmp_path / "silent.sock")
+    await player.start()
+    clock = MpvClock(player.socket_path)
+    stamps = Stamps(clock)
+    task = asyncio.create_task(clock.run())
+    try:
+        await stamps.until(lambda s: s.playback == "playing" and s.media_time > 0.5, "playing")
+        await assert_in_step(clock, player, "time-pos")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await player.stop()

@@ -1,0 +1,121 @@
+"""VLC followed over its real HTTP interface: play, pause, seek, 2x speed, quit and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from microdial.players import open_player
+from microdial.players.vlc import Duration, VlcClock
+from tests.players.support import Stamps, VlcProcess
+
+TOLERANCE = 0.1
+# Right after VLC opens a file its first position refreshes are irregular and the duration is
+# still only known to the whole second; the clock is judged once a few refreshes have come in.
+SETTLE = 0.8
+
+
+@pytest.fixture
+async def vlc(video: Path) -> AsyncIterator[VlcProcess]:
+    player = VlcProcess(video)
+    await player.start()
+    yield player
+    await player.stop()
+
+
+async def assert_in_step(clock: VlcClock, player: VlcProcess, playing: bool = True) -> float:
+    instant, own = await (player.fresh_position() if playing else player.position())
+    stamped = clock.stamp(instant).media_time
+    assert stamped is not None
+    # The reference itself is only known to within a poll, which covers twice the media at 2x.
+    assert abs(stamped - own) < TOLERANCE * max(1.0, clock.rate), (stamped, own)
+    return own
+
+
+def test_spec_with_password() -> None:
+    clock = open_player("vlc:http://:pw@127.0.0.1:9090")
+    assert isinstance(clock, VlcClock)
+    assert (clock.url, clock.password) == ("http://127.0.0.1:9090", "pw")
+    clock = open_player("vlc:http://127.0.0.1:9090", vlc_password="other")
+    assert isinstance(clock, VlcClock) and clock.password == "other"
+
+
+def test_duration_from_floored_values() -> None:
+    duration = Duration(20)
+    assert duration.value == 20
+    # Polls just after and just before `time` ticks over bracket the real 20.4 s.
+    duration.update(10, 10.001 / 20.4)
+    duration.update(10, 10.999 / 20.4)
+    duration.update(11, 10.5 / 20.4)  # read across an update: inconsistent, ignored
+    assert abs(duration.value - 20.4) < 0.05
+
+
+async def test_wrong_password_is_no_player(vlc: VlcProcess) -> None:
+    clock = VlcClock(vlc.url, "wrong")
+    task = asyncio.create_task(clock.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert clock.stamp(0).playback == "no-player" and clock.queries == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
+    clock = VlcClock(vlc.url, vlc.password)
+    stamps = Stamps(clock)
+    task = asyncio.create_task(clock.run())
+    try:
+        # VLC's own start-up is slow on a busy machine: the first wait is on the player, not the clock.
+        first = await stamps.until(
+            lambda s: s.playback == "playing" and s.media_time > 1, "playing", timeout=40
+        )
+        assert first.media == video.name and first.player == "vlc"
+        assert first.media_duration is not None and 20 <= first.media_duration <= 21
+        assert stamps.flagged_since_mark()
+        await asyncio.sleep(SETTLE)
+        await assert_in_step(clock, vlc)
+
+        stamps.mark()
+        await vlc.command("pl_forcepause")
+        await stamps.until(lambda s: s.playback == "paused", "paused")
+        held = await assert_in_step(clock, vlc, playing=False)
+        await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
+        assert abs(stamps.now().media_time - held) < 0.05
+
+        await vlc.command("seek", "12")
+        await stamps.until(lambda s: abs(s.media_time - 12) < 0.1, "seek")
+        assert stamps.flagged_since_mark()
+        await vlc.command("pl_forceresume")
+        await stamps.until(lambda s: s.playback == "playing", "playing again")
+        await asyncio.sleep(SETTLE)
+        await assert_in_step(clock, vlc)
+
+        stamps.mark()
+        await vlc.command("rate", "2")
+        await stamps.until(lambda s: clock.rate == 2.0, "2x")
+        assert stamps.flagged_since_mark()
+        await asyncio.sleep(SETTLE)
+        start = await assert_in_step(clock, vlc)
+        await asyncio.sleep(0.5)
+        end = await assert_in_step(clock, vlc)
+        assert end - start > 0.6
+
+        await vlc.stop()
+        gone = await stamps.until(lambda s: s.playback == "no-player", "no-player")
+        assert gone.media_time is None
+        stamps.mark()
+        await vlc.start()
+        await stamps.until(lambda s: s.playback == "playing" and s.media_time > 0.5, "reconnect")
+        assert stamps.flagged_since_mark()
+        await asyncio.sleep(SETTLE)
+        await assert_in_step(clock, vlc)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
