@@ -1,0 +1,320 @@
+"""Per-second grid: one value per media second per rater, from a recorder session folder.
+
+Rules (also in docs/analysis.md):
+
+* Clock. If any sample of the session carries a ``media_time``, the grid is on the media clock
+  (seconds of the video) and samples without one (no player known at that moment) add nothing.
+  If no sample has one, the grid is on the session clock: ``host_time`` minus the session's first
+  sample across all dials, so the raters stay aligned with each other.
+* Step function. A dial value holds from its sample until the next sample of the same dial. On the
+  media clock the held segment runs from the sample's media time to the next sample's media time;
+  when the next sample is a seek (``discontinuity``), jumps backwards, or the step is longer than
+  it could be on the host clock, the segment is the host-clock interval instead. A segment never
+  holds longer than ``max_hold`` seconds (or twice the dial's median sample interval, if longer:
+  1 Hz imports), so lost data becomes a gap rather than a held value.
+  The last sample holds for the dial's median sample interval.
+* Pauses. Segments that start while ``playback`` is ``paused``, ``seeking`` or ``no-player`` cover
+  no media time, so a paused second is not counted twice and its dial turns while paused are
+  ignored; the value at the pause carries on once playback resumes (it is the next segment).
+* Mean. A second's value is the time-weighted mean of the step function over that second, i.e.
+  each value weighted by how long it was held within the second, not by how many samples arrived.
+* Re-watching. After a seek backwards a second can be rated more than once; its value is the
+  time-weighted mean over every viewing (each full viewing counts equally).
+* Precision. Values are rounded to 1e-6 scale points.
+* Gaps. A second with less than ``min_coverage`` seconds of rated time is empty (NaN, an empty CSV
+  cell), never interpolated. ``n_samples`` counts the samples whose held segment starts in it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from microdial.errors import MicrodialError
+from microdial.recording import META_FILE, SAMPLE_COLUMNS, SessionMeta
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Playback states in which the video does not advance, so held values cover no media time.
+STILL = ("paused", "seeking", "no-player")
+
+# Only what the grid uses is converted: parsing every column doubled the read time of long sessions.
+_COLUMN_TYPES: dict[str, pa.DataType] = {
+    "value": pa.float64(),
+    "host_time": pa.float64(),
+    "media_time": pa.float64(),
+    "playback": pa.string(),
+    "discontinuity": pa.bool_(),
+}
+_REQUIRED = ("value", "host_time")
+
+
+class AnalysisError(MicrodialError):
+    """A session folder or scores file cannot be analysed as given (the files are left untouched)."""
+
+
+@dataclass(frozen=True)
+class DialSamples:
+    """One dial's samples in arrival order (sorted by host_time)."""
+
+    dial: str
+    role: str
+    host_time: FloatArray
+    media_time: FloatArray  # NaN where null
+    value: FloatArray
+    still: BoolArray  # paused, seeking or no-player
+    discontinuity: BoolArray
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    max_hold: float = 0.5
+    min_coverage: float = 0.5
+
+
+@dataclass
+class RaterSeries:
+    rater: str  # role, or role.dial when two dials share a role
+    role: str
+    dial: str
+    value: FloatArray  # NaN = gap
+    n_samples: IntArray
+    coverage: FloatArray  # rated seconds within each second, summed over viewings
+
+
+@dataclass
+class Grid:
+    session: str
+    clock: str  # "media" or "session"
+    scale_min: int
+    scale_max: int
+    scale_labels: dict[int, str]
+    seconds: IntArray
+    raters: list[RaterSeries] = field(default_factory=list)
+
+    def rater(self, name: str) -> RaterSeries:
+        for series in self.raters:
+            if series.rater == name:
+                return series
+        raise AnalysisError(
+            f"no rater {name!r} in session {self.session} (raters: {', '.join(self.rater_names) or 'none'})"
+        )
+
+    @property
+    def rater_names(self) -> list[str]:
+        return [series.rater for series in self.raters]
+
+
+def read_dial_csv(path: Path, dial: str, role: str, scale: tuple[int, int]) -> DialSamples:
+    """A `<dial>.samples.csv`, checked column by column: a pydantic model per row would take tens of
+    seconds for a two-hour session, and the columns analysis needs are validated here as strictly."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.readline().decode("utf-8").strip().split(",")
+    except (OSError, UnicodeDecodeError) as err:
+        raise AnalysisError(f"cannot read {path}: {err}") from None
+    missing = [name for name in SAMPLE_COLUMNS if name not in header]
+    if missing:
+        raise AnalysisError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=_COLUMN_TYPES,
+                null_values=[""],
+                strings_can_be_null=True,
+                include_columns=list(_COLUMN_TYPES),
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AnalysisError(f"{path} is not a valid samples file: {first_line}") from None
+    for name in _REQUIRED:
+        nulls = table.column(name).null_count
+        if nulls:
+            raise AnalysisError(f"{path}: {nulls} rows have an empty {name}")
+    host = table.column("host_time").to_numpy(zero_copy_only=False).astype(np.float64)
+    value = table.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+    low, high = scale
+    outside = int(np.count_nonzero((value < low) | (value > high)))
+    if outside:
+        raise AnalysisError(f"{path}: {outside} values outside the session's scale {low}..{high}")
+    media = table.column("media_time").to_numpy(zero_copy_only=False).astype(np.float64)
+    playback = table.column("playback").fill_null("").to_numpy(zero_copy_only=False)
+    still = np.isin(playback, STILL)
+    disc = table.column("discontinuity").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    order = np.argsort(host, kind="stable")
+    return DialSamples(
+        dial=dial,
+        role=role,
+        host_time=host[order],
+        media_time=media[order],
+        value=value[order],
+        still=still[order],
+        discontinuity=disc[order],
+    )
+
+
+def load_session(session_dir: Path) -> tuple[SessionMeta, list[DialSamples]]:
+    if not (session_dir / META_FILE).is_file():
+        raise AnalysisError(f"{session_dir} is not a session folder: it has no {META_FILE}")
+    meta = SessionMeta.load(session_dir)
+    scale = (meta.scale.min, meta.scale.max)
+    dials = []
+    for dial, dial_meta in sorted(meta.dials.items()):
+        path = session_dir / dial_meta.samples_file
+        if not path.is_file():
+            raise AnalysisError(
+                f"{META_FILE} lists dial {dial} but {path.name} is missing from {session_dir}"
+            )
+        dials.append(read_dial_csv(path, dial, dial_meta.role, scale))
+    if not any(d.value.size for d in dials):
+        raise AnalysisError(f"session {meta.session} in {session_dir} has no samples")
+    return meta, dials
+
+
+def _segments(
+    samples: DialSamples, positions: FloatArray, media_clock: bool, max_hold: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(start, end, value) of every held segment on the grid's clock."""
+    host = samples.host_time
+    if host.size > 1:
+        host_step = np.diff(host)
+        last_step = float(np.median(host_step))
+    else:
+        host_step = np.empty(0)
+        last_step = min(max_hold, 1.0)
+    # Slow sources (imported 1 Hz ratings) would otherwise hold each value for only part of its second.
+    hold = max(max_hold, 2.0 * last_step)
+    host_step = np.minimum(np.append(host_step, last_step), hold)
+    start = positions
+    end = start + host_step
+    if media_clock:
+        nxt = np.append(positions[1:], np.nan)
+        nxt_disc = np.append(samples.discontinuity[1:], True)
+        # A small tolerance keeps the player's own position steps (media vs host clock jitter).
+        follows = ~nxt_disc & (nxt >= start) & (nxt - start <= host_step + 0.25)
+        end = np.where(follows, nxt, end)
+    usable = ~samples.still & np.isfinite(start) & (end > start)
+    return start[usable], end[usable], samples.value[usable]
+
+
+def _accumulate(
+    start: FloatArray, end: FloatArray, value: FloatArray, n_seconds: int
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    weighted = np.zeros(n_seconds)
+    covered = np.zeros(n_seconds)
+    start = np.maximum(start, 0.0)
+    keep = end > start
+    start, end, value = start[keep], end[keep], value[keep]
+    first = np.floor(start).astype(np.int64)
+    counts = np.bincount(first[first < n_seconds], minlength=n_seconds)[:n_seconds]
+    # max_hold bounds a segment's span, so a few passes over "k-th second it touches" suffice.
+    span = int(np.max(np.ceil(end) - first)) if first.size else 0
+    for k in range(span):
+        second = first + k
+        lo = np.maximum(start, second)
+        hi = np.minimum(end, second + 1.0)
+        piece = hi - lo
+        ok = (piece > 0) & (second < n_seconds)
+        weighted += np.bincount(second[ok], weights=piece[ok] * value[ok], minlength=n_seconds)[:n_seconds]
+        covered += np.bincount(second[ok], weights=piece[ok], minlength=n_seconds)[:n_seconds]
+    return weighted, covered, counts.astype(np.int64)
+
+
+def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions | None = None) -> Grid:
+    options = options or GridOptions()
+    media_clock = any(bool(np.isfinite(d.media_time).any()) for d in dials)
+    origin = min((float(d.host_time[0]) for d in dials if d.host_time.size), default=0.0)
+    per_dial = []
+    for samples in dials:
+        positions = samples.media_time if media_clock else samples.host_time - origin
+        if samples.host_time.size:
+            per_dial.append(_segments(samples, positions, media_clock, options.max_hold))
+        else:
+            per_dial.append((positions, positions, samples.value))
+    ends = [float(end.max()) for _, end, _ in per_dial if end.size]
+    n_seconds = max(1, math.ceil(max(ends))) if ends else 0
+    roles = [d.role for d in dials]
+    grid = Grid(
+        session=meta.session,
+        clock="media" if media_clock else "session",
+        scale_min=meta.scale.min,
+        scale_max=meta.scale.max,
+        scale_labels=dict(meta.scale.labels),
+        seconds=np.arange(n_seconds, dtype=np.int64),
+    )
+    for samples, (start, end, value) in zip(dials, per_dial, strict=True):
+        weighted, covered, counts = _accumulate(start, end, value, n_seconds)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # Rounded so float noise from summing pieces does not show up as -19.999999999999986.
+            raw = np.where(covered >= options.min_coverage, weighted / covered, np.nan)
+            mean = np.asarray(np.round(raw, 6), dtype=np.float64)
+        name = samples.role if roles.count(samples.role) == 1 else f"{samples.role}.{samples.dial}"
+        grid.raters.append(
+            RaterSeries(
+                rater=name,
+                role=samples.role,
+                dial=samples.dial,
+                value=mean,
+                n_samples=counts,
+                coverage=covered,
+            )
+        )
+    return grid
+
+
+def grid_for(session_dir: Path, options: GridOptions | None = None) -> Grid:
+    meta, dials = load_session(session_dir)
+    return build_grid(meta, dials, options)
+
+
+def long_table(grid: Grid) -> pa.Table:
+    n = grid.seconds.size
+    values = np.concatenate([s.value for s in grid.raters]) if grid.raters else np.empty(0)
+    return pa.table(
+        {
+            "second": pa.array(np.tile(grid.seconds, len(grid.raters))),
+            "role": pa.array([s.rater for s in grid.raters for _ in range(n)], pa.string()),
+            "dial": pa.array([s.dial for s in grid.raters for _ in range(n)], pa.string()),
+            "value": pa.array(values, mask=np.isnan(values)),
+            "n_samples": pa.array(
+                np.concatenate([s.n_samples for s in grid.raters]) if grid.raters else np.empty(0, np.int64)
+            ),
+        }
+    )
+
+
+def wide_table(grid: Grid) -> pa.Table:
+    columns: dict[str, pa.Array] = {"second": pa.array(grid.seconds)}
+    for series in grid.raters:
+        columns[series.rater] = pa.array(series.value, mask=np.isnan(series.value))
+    return pa.table(columns)
+
+
+def write_grid(grid: Grid, out_dir: Path) -> list[Path]:
+    """grid.long.{csv,parquet} and grid.wide.{csv,parquet}; nulls are empty CSV cells."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AnalysisError(f"cannot create {out_dir}: {err}") from None
+    written = []
+    for form, table in (("long", long_table(grid)), ("wide", wide_table(grid))):
+        csv_path = out_dir / f"grid.{form}.csv"
+        parquet_path = out_dir / f"grid.{form}.parquet"
+        try:
+            pacsv.write_csv(table, csv_path, pacsv.WriteOptions(quoting_style="needed"))
+            pq.write_table(table, parquet_path)
+        except OSError as err:
+            raise AnalysisError(f"cannot write {csv_path.parent}: {err}") from None
+        written += [csv_path, parquet_path]
+    return written

@@ -1,0 +1,290 @@
+// microdial review: a recorded session's traces under its video. The cursor follows the video's
+// presented frames (requestVideoFrameCallback; timeupdate where that is missing) and a click on
+// a plot seeks the video. The server thins the whole session to about one point pair per pixel
+// and sends the stretch around the cursor at full resolution.
+"use strict";
+
+(function () {
+  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+  const MIN = -50, MAX = 50;
+  const DETAIL_SPAN = 60; // seconds shown around the cursor
+  const MARGIN = { left: 34, right: 8, top: 14, bottom: 18 };
+
+  const params = new URLSearchParams(location.search);
+  const access = new URLSearchParams();
+  for (const key of ["token", "role"]) if (params.get(key)) access.set(key, params.get(key));
+
+  const video = document.getElementById("video");
+  const plots = document.getElementById("plots");
+  const wholeCanvas = document.getElementById("whole");
+  const detailCanvas = document.getElementById("detail");
+
+  const dials = new Map(); // dial -> {role, color}
+  const state = {
+    cursor: 0, frames: 0, fetches: 0, clock: null, range: null, marks: [],
+    whole: null,  // {x0, x1, traces: {dial: {x, v, full}}}
+    detail: null, // the same, for the stretch around the cursor
+    videoFrames: false,
+  };
+  window.microdial = { review: state, dials: dials };
+  let dirty = true;
+  let detailLoading = false;
+
+  function url(path, extra) {
+    const query = new URLSearchParams(access);
+    for (const key of Object.keys(extra || {})) query.set(key, String(extra[key]));
+    return path + "?" + query;
+  }
+
+  // Without x0 and x1 the server answers for the whole session.
+  async function fetchTraces(x0, x1, buckets) {
+    const query = x0 === null ? { n: buckets } : { x0: x0, x1: x1, n: buckets };
+    const response = await fetch(url("traces", query));
+    if (!response.ok) throw new Error(await response.text());
+    state.fetches++;
+    const data = await response.json();
+    const traces = {};
+    for (const t of data.traces) {
+      if (!dials.has(t.dial)) dials.set(t.dial, { role: t.role, color: COLORS[dials.size % COLORS.length] });
+      traces[t.dial] = t;
+    }
+    return { data: data, x0: data.window[0], x1: data.window[1], traces: traces };
+  }
+
+  // -- the axis ------------------------------------------------------------------------
+  function wholeSpan() {
+    const duration = isFinite(video.duration) ? video.duration : 0;
+    return [Math.min(0, state.range[0]), Math.max(state.range[1], duration, 1)];
+  }
+
+  function detailSpan() {
+    const [lo, hi] = wholeSpan();
+    const span = Math.min(DETAIL_SPAN, hi - lo);
+    const x0 = Math.min(Math.max(lo, state.cursor - span / 2), hi - span);
+    return [x0, x0 + span];
+  }
+
+  function maybeFetchDetail() {
+    if (detailLoading || !state.range) return;
+    const [x0, x1] = detailSpan();
+    const have = state.detail;
+    if (have && have.x0 <= x0 && have.x1 >= x1) return;
+    // A little more than is shown, so playing on does not ask again at once.
+    const pad = (x1 - x0) / 4;
+    detailLoading = true;
+    fetchTraces(x0 - pad, x1 + pad, 5000)
+      .then(function (got) { state.detail = got; dirty = true; renderTable(); })
+      .catch(function (err) { setLink(false, String(err)); })
+      .finally(function () { detailLoading = false; maybeFetchDetail(); });
+  }
+
+  // -- the cursor ----------------------------------------------------------------------
+  function setCursor(t) {
+    if (!isFinite(t)) return;
+    state.cursor = t;
+    plots.dataset.cursor = t.toFixed(3);
+    dirty = true;
+    maybeFetchDetail();
+    renderTable();
+  }
+
+  function onVideoFrame(now, meta) {
+    setCursor(meta.mediaTime);
+    video.requestVideoFrameCallback(onVideoFrame);
+  }
+
+  if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
+    state.videoFrames = true;
+    video.requestVideoFrameCallback(onVideoFrame);
+  } else {
+    video.addEventListener("timeupdate", function () { setCursor(video.currentTime); });
+  }
+  // A seek while paused presents one frame, but the element's own time is the one asked for.
+  for (const name of ["seeked", "pause", "loadedmetadata"]) {
+    video.addEventListener(name, function () { setCursor(video.currentTime); });
+  }
+
+  function seekFrom(canvas, span) {
+    canvas.addEventListener("click", function (event) {
+      if (!state.range) return;
+      const [x0, x1] = span();
+      const width = canvas.clientWidth - MARGIN.left - MARGIN.right;
+      const frac = Math.min(Math.max((event.offsetX - MARGIN.left) / width, 0), 1);
+      let t = x0 + frac * (x1 - x0);
+      if (isFinite(video.duration)) t = Math.min(Math.max(t, 0), video.duration);
+      video.currentTime = t;
+      setCursor(t);
+    });
+  }
+  seekFrom(wholeCanvas, wholeSpan);
+  seekFrom(detailCanvas, detailSpan);
+
+  // -- the table -----------------------------------------------------------------------
+  function valueAt(trace, t) {
+    // The last sample at or before t, from full-resolution data only.
+    if (!trace || !trace.full || !trace.x.length || trace.x[0] > t) return null;
+    let lo = 0, hi = trace.x.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (trace.x[mid] <= t) lo = mid; else hi = mid - 1;
+    }
+    return trace.v[lo];
+  }
+
+  function renderTable() {
+    const body = document.querySelector("#dials tbody");
+    const rows = [];
+    for (const [name, d] of dials) {
+      const tr = document.createElement("tr");
+      tr.dataset.dial = name;
+      const detail = state.detail && state.detail.x0 <= state.cursor && state.detail.x1 >= state.cursor
+        ? state.detail.traces[name] : null;
+      const value = valueAt(detail, state.cursor);
+      const swatch = document.createElement("td");
+      swatch.className = "swatch";
+      const s = document.createElement("span");
+      s.style.background = d.color;
+      swatch.appendChild(s);
+      tr.appendChild(swatch);
+      for (const text of [d.role, name, value === null ? "–" : String(value)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      tr.lastChild.className = "value";
+      rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
+  // -- drawing -------------------------------------------------------------------------
+  function sized(canvas) {
+    const ratio = window.devicePixelRatio || 1;
+    const w = Math.round(canvas.clientWidth * ratio), h = Math.round(canvas.clientHeight * ratio);
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return { ctx: ctx, w: canvas.clientWidth, h: canvas.clientHeight };
+  }
+
+  function niceStep(raw) {
+    const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
+    for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
+    return 10 * p;
+  }
+
+  function clock(t) {
+    const s = Math.round(t);
+    const m = Math.floor(Math.abs(s) / 60), r = Math.abs(s) % 60;
+    return (s < 0 ? "-" : "") + (m ? m + ":" + String(r).padStart(2, "0") : String(r));
+  }
+
+  function drawPanel(canvas, x0, x1, loaded) {
+    const { ctx, w, h } = sized(canvas);
+    const { left, right, top, bottom } = MARGIN;
+    const pw = w - left - right, ph = h - top - bottom;
+    const sx = (x) => left + (x - x0) / (x1 - x0 || 1) * pw;
+    const sy = (v) => top + (MAX - v) / (MAX - MIN) * ph;
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = "10px sans-serif";
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#e4e4e4";
+    ctx.fillStyle = "#666";
+    for (const v of [MIN, -25, 0, 25, MAX]) {
+      ctx.beginPath(); ctx.moveTo(left, sy(v)); ctx.lineTo(w - right, sy(v)); ctx.stroke();
+      ctx.fillText(String(v), 4, sy(v) + 3);
+    }
+    const step = niceStep((x1 - x0) / 10);
+    for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
+      ctx.fillText(step < 1 ? t.toFixed(1) : clock(t), sx(t) - 8, h - 5);
+    }
+    for (const m of state.marks) {
+      if (m.x < x0 || m.x > x1) continue;
+      const d = dials.get(m.dial);
+      ctx.strokeStyle = d ? d.color : "#888";
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(sx(m.x), top); ctx.lineTo(sx(m.x), top + ph); ctx.stroke();
+      ctx.fillText("▼ " + (m.detail || m.kind), sx(m.x) - 4, top - 3);
+    }
+    ctx.setLineDash([]);
+    if (loaded) {
+      ctx.save();
+      ctx.beginPath(); ctx.rect(left, 0, pw, h); ctx.clip();
+      ctx.lineWidth = 1.5;
+      for (const [name, d] of dials) {
+        const t = loaded.traces[name];
+        if (!t) continue;
+        ctx.strokeStyle = d.color;
+        ctx.beginPath();
+        for (let i = 0; i < t.x.length; i++) {
+          if (i === 0) ctx.moveTo(sx(t.x[i]), sy(t.v[i])); else ctx.lineTo(sx(t.x[i]), sy(t.v[i]));
+        }
+        ctx.stroke();
+      }
+      ctx.restore();
+    }
+    if (state.cursor >= x0 && state.cursor <= x1) {
+      ctx.strokeStyle = "#000";
+      ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.moveTo(sx(state.cursor), top); ctx.lineTo(sx(state.cursor), top + ph); ctx.stroke();
+    }
+  }
+
+  function frame() {
+    requestAnimationFrame(frame);
+    if (!dirty || !state.whole) return;
+    dirty = false;
+    const [w0, w1] = wholeSpan();
+    drawPanel(wholeCanvas, w0, w1, state.whole);
+    const [d0, d1] = detailSpan();
+    drawPanel(detailCanvas, d0, d1, state.detail);
+    document.getElementById("detail-span").textContent = String(Math.round(d1 - d0));
+    state.frames++;
+  }
+
+  function setLink(ok, text) {
+    const link = document.getElementById("link");
+    link.textContent = text;
+    link.className = ok ? "ok" : "bad";
+  }
+
+  async function start() {
+    video.src = url("video");
+    // One pair of points per pixel of the widest the whole-session plot is likely to get.
+    const buckets = Math.min(5000, Math.max(500, Math.round(screen.width * (window.devicePixelRatio || 1))));
+    let got;
+    try {
+      got = await fetchTraces(null, null, buckets);
+    } catch (err) {
+      setLink(false, "cannot load the traces: " + err);
+      return;
+    }
+    const data = got.data;
+    state.range = data.range;
+    state.clock = data.clock;
+    state.marks = data.marks;
+    state.whole = got;
+    document.getElementById("session").textContent = data.session;
+    document.getElementById("scope").textContent = data.roles ? "showing only: " + data.roles.join(", ") : "all roles";
+    const note = document.getElementById("clock-note");
+    if (data.clock === "session") {
+      note.textContent = "This session has no media time: traces are plotted against seconds since the first "
+        + "sample, which need not line up with the video.";
+      note.hidden = false;
+    } else if (data.unplaced) {
+      note.textContent = data.unplaced + " samples without media time (no player clock then) are not shown.";
+      note.hidden = false;
+    }
+    document.getElementById("axis-note").textContent = "x: " + (data.clock === "media"
+      ? "media time of the video (s)" : "seconds since the first sample")
+      + ". Scale −50 “Weakest possible”, 0 “Neutral”, +50 “Strongest possible”. Dashed lines: marks.";
+    setLink(true, "recorded");
+    video.addEventListener("durationchange", function () { dirty = true; });
+    setCursor(video.currentTime || 0);
+  }
+
+  window.addEventListener("resize", function () { dirty = true; });
+  start();
+  requestAnimationFrame(frame);
+})();

@@ -1,0 +1,229 @@
+// microdial live view: traces pushed by the server over a WebSocket, drawn on canvas once per
+// animation frame (the server already coalesces samples into one message per push interval).
+"use strict";
+
+(function () {
+  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+  const MIN = -50, MAX = 50;
+  const WHOLE_LIMIT = 8000; // points per dial kept for the whole-session panel
+
+  const params = new URLSearchParams(location.search);
+  const dials = new Map(); // dial -> {role, color, rx, rv, wx, wv, stride, seen, info}
+  let events = [];
+  let windowSeconds = 30;
+  let dirty = true;
+
+  // Read by tests and the benchmark: points received, frames drawn, and for each frame that
+  // drew new points the delay from the newest sample's host time to the draw (seconds).
+  const stats = { received: 0, frames: 0, delays: [], messages: 0 };
+  window.microdial = { stats: stats, dials: dials };
+
+  function dialOf(name, role) {
+    let d = dials.get(name);
+    if (!d) {
+      d = { role: role, color: COLORS[dials.size % COLORS.length], rx: [], rv: [], wx: [], wv: [],
+            stride: 1, seen: 0, info: null, newest: null };
+      dials.set(name, d);
+    }
+    return d;
+  }
+
+  function addPoints(name, xs, vs) {
+    const d = dials.get(name);
+    if (!d) return;
+    for (let i = 0; i < xs.length; i++) {
+      d.rx.push(xs[i]); d.rv.push(vs[i]);
+      if (d.seen % d.stride === 0) {
+        d.wx.push(xs[i]); d.wv.push(vs[i]);
+        if (d.wx.length > WHOLE_LIMIT) {
+          d.wx = d.wx.filter((_, j) => j % 2 === 0);
+          d.wv = d.wv.filter((_, j) => j % 2 === 0);
+          d.stride *= 2;
+        }
+      }
+      d.seen++;
+    }
+    stats.received += xs.length;
+  }
+
+  function latestX() {
+    let latest = -Infinity;
+    for (const d of dials.values()) if (d.rx.length) latest = Math.max(latest, d.rx[d.rx.length - 1]);
+    return latest;
+  }
+
+  function trimRecent() {
+    const end = latestX();
+    for (const d of dials.values()) {
+      let cut = 0;
+      // Points before a backwards jump (a seek) or older than the window leave the rolling view.
+      while (cut < d.rx.length && d.rx[cut] < end - windowSeconds * 1.5) cut++;
+      if (cut) { d.rx.splice(0, cut); d.rv.splice(0, cut); }
+    }
+  }
+
+  function setInfo(list) {
+    for (const info of list) dialOf(info.dial, info.role).info = info;
+    renderTable();
+  }
+
+  function fmt(v, digits) { return v === null || v === undefined ? "–" : v.toFixed(digits); }
+
+  function renderTable() {
+    const body = document.querySelector("#dials tbody");
+    const rows = [];
+    for (const [name, d] of dials) {
+      const i = d.info || { state: "unknown" };
+      const tr = document.createElement("tr");
+      tr.className = i.state;
+      tr.dataset.dial = name;
+      const cells = [
+        "", d.role, name, i.state, i.value === null || i.value === undefined ? "–" : String(i.value),
+        i.received_hz === undefined ? "–" : fmt(i.received_hz, 0) + " /s" + (i.rate_hz ? " of " + i.rate_hz : ""),
+        i.uncertainty === null || i.uncertainty === undefined ? "–" : fmt(i.uncertainty * 1000, 1) + " ms",
+        String(i.drops || 0) + (i.gaps ? " (" + i.gaps + " gaps)" : ""),
+      ];
+      cells.forEach(function (text, k) {
+        const td = document.createElement("td");
+        if (k === 0) {
+          td.className = "swatch";
+          const s = document.createElement("span");
+          s.style.background = d.color;
+          td.appendChild(s);
+        } else td.textContent = text;
+        tr.appendChild(td);
+      });
+      rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
+  // -- drawing ------------------------------------------------------------------------
+  function sized(canvas) {
+    const ratio = window.devicePixelRatio || 1;
+    const w = Math.round(canvas.clientWidth * ratio), h = Math.round(canvas.clientHeight * ratio);
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return { ctx: ctx, w: canvas.clientWidth, h: canvas.clientHeight };
+  }
+
+  function drawPanel(canvas, x0, x1, pick) {
+    const { ctx, w, h } = sized(canvas);
+    const left = 34, right = 6, top = 6, bottom = 18;
+    const pw = w - left - right, ph = h - top - bottom;
+    const sx = (x) => left + (x - x0) / (x1 - x0 || 1) * pw;
+    const sy = (v) => top + (MAX - v) / (MAX - MIN) * ph;
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = "10px sans-serif";
+    ctx.fillStyle = "#666";
+    ctx.strokeStyle = "#e4e4e4";
+    ctx.lineWidth = 1;
+    for (const v of [MIN, -25, 0, 25, MAX]) {
+      ctx.beginPath(); ctx.moveTo(left, sy(v)); ctx.lineTo(w - right, sy(v)); ctx.stroke();
+      ctx.fillText(String(v), 4, sy(v) + 3);
+    }
+    const step = niceStep((x1 - x0) / 8);
+    for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
+      ctx.fillText(t.toFixed(step < 1 ? 1 : 0), sx(t) - 8, h - 5);
+    }
+    for (const e of events) {
+      if (e.x < x0 || e.x > x1 || !dials.has(e.dial)) continue;
+      ctx.strokeStyle = e.kind === "button" ? dials.get(e.dial).color : "#bbb";
+      ctx.setLineDash(e.kind === "button" ? [] : [3, 3]);
+      ctx.beginPath(); ctx.moveTo(sx(e.x), top); ctx.lineTo(sx(e.x), top + ph); ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    ctx.lineWidth = 1.5;
+    for (const d of dials.values()) {
+      const [xs, vs] = pick(d);
+      ctx.strokeStyle = d.color;
+      ctx.beginPath();
+      let prev = -Infinity;
+      for (let i = 0; i < xs.length; i++) {
+        if (xs[i] < x0 - 1 && xs[i + 1] < x0) { prev = xs[i]; continue; }
+        // A backwards jump in media time is a seek: start a new line instead of drawing back.
+        if (xs[i] < prev) ctx.moveTo(sx(xs[i]), sy(vs[i]));
+        else if (prev === -Infinity) ctx.moveTo(sx(xs[i]), sy(vs[i]));
+        else ctx.lineTo(sx(xs[i]), sy(vs[i]));
+        prev = xs[i];
+      }
+      ctx.stroke();
+    }
+  }
+
+  function niceStep(raw) {
+    const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
+    for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
+    return 10 * p;
+  }
+
+  function frame() {
+    requestAnimationFrame(frame);
+    if (!dirty) return;
+    dirty = false;
+    trimRecent();
+    const end = latestX();
+    if (end === -Infinity) return;
+    drawPanel(document.getElementById("recent"), Math.max(0, end - windowSeconds), Math.max(end, windowSeconds), (d) => [d.rx, d.rv]);
+    let lo = Infinity, hi = -Infinity;
+    for (const d of dials.values()) for (const x of d.wx) { if (x < lo) lo = x; if (x > hi) hi = x; }
+    drawPanel(document.getElementById("whole"), Math.min(lo, 0), Math.max(hi, 1), (d) => [d.wx, d.wv]);
+    stats.frames++;
+    let newest = null;
+    for (const d of dials.values()) if (d.newest !== null && (newest === null || d.newest > newest)) newest = d.newest;
+    if (newest !== null) {
+      stats.delays.push(Date.now() / 1000 - newest);
+      if (stats.delays.length > 5000) stats.delays.shift();
+      for (const d of dials.values()) d.newest = null;
+    }
+  }
+
+  // -- the link -----------------------------------------------------------------------
+  function onMessage(raw) {
+    const m = JSON.parse(raw.data);
+    stats.messages++;
+    if (m.type === "snapshot") {
+      dials.clear();
+      windowSeconds = m.window;
+      document.getElementById("window-seconds").textContent = String(m.window);
+      document.getElementById("session").textContent = m.session || "";
+      document.getElementById("scope").textContent = m.roles ? "showing only: " + m.roles.join(", ") : "all roles";
+      for (const info of m.dials) dialOf(info.dial, info.role);
+      for (const name of Object.keys(m.history)) addPoints(name, m.history[name].x, m.history[name].v);
+      events = m.events;
+      setInfo(m.dials);
+    } else {
+      for (const name of Object.keys(m.samples)) {
+        const s = m.samples[name];
+        if (!dials.has(name)) continue;
+        addPoints(name, s.x, s.v);
+        dials.get(name).newest = s.t;
+      }
+      if (m.events.length) events = events.concat(m.events);
+      if (m.dials) setInfo(m.dials);
+    }
+    const link = document.getElementById("link");
+    link.textContent = m.broker ? "live" : "broker unreachable";
+    link.className = m.broker ? "ok" : "bad";
+    dirty = true;
+  }
+
+  function connect() {
+    const query = new URLSearchParams();
+    if (params.get("token")) query.set("token", params.get("token"));
+    if (params.get("role")) query.set("role", params.get("role"));
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + query;
+    const ws = new WebSocket(url);
+    ws.onmessage = onMessage;
+    ws.onclose = function () {
+      const link = document.getElementById("link");
+      link.textContent = "viewer server unreachable; retrying";
+      link.className = "bad";
+      setTimeout(connect, 1000);
+    };
+  }
+
+  connect();
+  requestAnimationFrame(frame);
+})();

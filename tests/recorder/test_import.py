@@ -1,0 +1,178 @@
+"""Importing CARMA and DARMA exports, written here in the layouts those tools write
+(CARMA fig_collect.m / examples/*.csv, DARMA fig_collect.m, github.com/jmgirard)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from microdial.cli import main
+from microdial.importers import RatingFileError, import_file, read_carma, to_scale
+from microdial.recording import SessionMeta, read_events, read_samples, samples_file
+
+CARMA_CSV = """Time of Rating,13-Dec-2021 07:36:40
+Multimedia File,S01.mp4
+Lower Label,Weakest possible
+Upper Label,Strongest possible
+Minimum Value,-100
+Maximum Value,100
+Number of Steps,9
+Second,Rating
+%%%%%%,%%%%%%
+1,-100
+2,0
+3,NaN
+4,100
+5,37.5
+"""
+
+CARMA_OLD = """Filename,Lower Label,Upper Label,Minimum Value,Midpoint Value,Maximum Value,Number of Steps,Second,Rating
+C:\\Users\\x\\S01.avi,very negative,very positive,-100,0,100,9,1,7.8010475
+C:\\Users\\x\\S01.avi,very negative,very positive,-100,0,100,9,2,-50
+"""
+
+DARMA_CSV = """Time of Rating,13-Dec-2021 07:36:40,,
+Multimedia File,S01.mp4,,
+Magnitude,1000,,
+Second,Valence,Arousal,Button
+%%%%%%,%%%%%%,%%%%%%,%%%%%%
+1,-1000,1000,0
+2,500,0,1
+3,0,-500,1
+4,NaN,NaN,0
+5,250,250,1
+"""
+
+
+def xlsx(path: Path, rows: list[list[object]]) -> None:
+    """A workbook laid out as MATLAB's xlswrite writes CARMA's: text in shared strings."""
+    shared: list[str] = []
+    sheet_rows = []
+    for r, row in enumerate(rows, start=1):
+        cells = []
+        for c, value in enumerate(row):
+            ref = f"{'ABCD'[c]}{r}"
+            if isinstance(value, str):
+                shared.append(value)
+                cells.append(f'<c r="{ref}" t="s"><v>{len(shared) - 1}</v></c>')
+            else:
+                cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+        sheet_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+    main_ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr(
+            "xl/sharedStrings.xml",
+            f'<sst xmlns="{main_ns}">' + "".join(f"<si><t>{escape(s)}</t></si>" for s in shared) + "</sst>",
+        )
+        book.writestr(
+            "xl/worksheets/sheet1.xml",
+            f'<worksheet xmlns="{main_ns}"><sheetData>{"".join(sheet_rows)}</sheetData></worksheet>',
+        )
+
+
+def test_carma_csv_into_a_session(tmp_path: Path) -> None:
+    source = tmp_path / "S01_client.csv"
+    source.write_text(CARMA_CSV)
+    out = tmp_path / "rec"
+    assert (
+        main(["import", "carma", str(source), "--session", "S01", "--role", "client", "--out", str(out)]) == 0
+    )
+    (dial,) = SessionMeta.load(out / "S01").dials
+    assert dial == "carma-S01_client"
+    samples = list(read_samples(out / "S01" / samples_file(dial)))
+    assert [(s.media_time, s.value, s.seq) for s in samples] == [
+        (1.0, -50, 0),
+        (2.0, 0, 1),
+        (4.0, 50, 3),
+        (5.0, 19, 4),
+    ]
+    assert {s.role for s in samples} == {"client"} and samples[0].media == "S01.mp4"
+    meta = SessionMeta.load(out / "S01").dials[dial]
+    assert meta.source == "import:carma" and meta.samples == 4 and meta.lost_samples == 1
+    assert meta.imported is not None and meta.imported["scale_from"] == [-100.0, 100.0]
+    assert meta.imported["time_of_rating"] == "13-Dec-2021 07:36:40"
+
+
+def test_carma_old_table_layout(tmp_path: Path) -> None:
+    source = tmp_path / "old.csv"
+    source.write_text(CARMA_OLD)
+    rating = read_carma(source)
+    assert rating.media == "C:\\Users\\x\\S01.avi"
+    assert rating.series[0].lower_label == "very negative"
+    assert [(s, v) for _, s, v in rating.series[0].points] == [(1.0, 7.8010475), (2.0, -50.0)]
+
+
+def test_carma_xlsx(tmp_path: Path) -> None:
+    source = tmp_path / "S01.xlsx"
+    header: list[list[object]] = [
+        ["Time of Rating", "13-Dec-2021 07:36:40"],
+        ["Multimedia File", "S01.mp4"],
+        ["Lower Label", "low"],
+        ["Upper Label", "high"],
+        ["Minimum Value", 1],
+        ["Maximum Value", 9],
+        ["Number of Steps", 9],
+        ["Second", "Rating"],
+        ["%%%%%%", "%%%%%%"],
+    ]
+    xlsx(source, [*header, [1, 1], [2, 5], [3, 9]])
+    dials = import_file("carma", source, session="S02", role="therapist", out=tmp_path, dial="t1")
+    assert dials == ["t1"]
+    assert [s.value for s in read_samples(tmp_path / "S02" / samples_file("t1"))] == [-50, 0, 50]
+
+
+def test_darma_two_dimensions_and_buttons(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_text(DARMA_CSV)
+    dials = import_file("darma", source, session="S01", role="client", out=tmp_path, dial="c")
+    assert dials == ["c-x", "c-y"]
+    x = [s.value for s in read_samples(tmp_path / "S01" / samples_file("c-x"))]
+    y = [s.value for s in read_samples(tmp_path / "S01" / samples_file("c-y"))]
+    assert x == [-50, 25, 0, 12] and y == [50, 0, -25, 12]
+    meta = SessionMeta.load(tmp_path / "S01")
+    assert meta.roles == {"client": ["c-x", "c-y"]}
+    assert meta.dials["c-y"].imported is not None and meta.dials["c-y"].imported["upper_label"] == "Arousal"
+    buttons = [e for e in read_events(tmp_path / "S01" / "events.csv") if e.kind == "button"]
+    assert [e.media_time for e in buttons] == [2.0, 5.0]
+
+
+def test_import_next_to_a_recorded_dial_refuses_to_overwrite(tmp_path: Path) -> None:
+    source = tmp_path / "S01.csv"
+    source.write_text(CARMA_CSV)
+    import_file("carma", source, session="S01", role="client", out=tmp_path, dial="a")
+    before = (tmp_path / "S01" / samples_file("a")).read_bytes()
+    with pytest.raises(RatingFileError, match="already has dial a"):
+        import_file("carma", source, session="S01", role="client", out=tmp_path, dial="a")
+    assert (tmp_path / "S01" / samples_file("a")).read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "message"),
+    [
+        ("carma", "Second,Rating\n1,2\n", "no %%%%%% line"),
+        ("carma", CARMA_CSV.replace("1,-100", "1,lots"), "data row 1: 'lots' is not a number"),
+        ("darma", CARMA_CSV, "is this a DARMA export"),
+        (
+            "carma",
+            CARMA_CSV.replace("Maximum Value,100", "Maximum Value,-100"),
+            "scale -100.0..-100.0 is empty",
+        ),
+    ],
+)
+def test_bad_files_give_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, text: str, message: str
+) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_text(text)
+    out = tmp_path / "rec"
+    assert main(["import", fmt, str(source), "--session", "S01", "--role", "client", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_to_scale() -> None:
+    assert [to_scale(v, 0, 10) for v in (-1, 0, 5, 10, 11)] == [-50, -50, 0, 50, 50]
