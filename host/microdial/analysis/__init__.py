@@ -1,0 +1,1 @@
+"""Session and course analysis: statistics, ruptures and repairs, figure, clips and reports."""

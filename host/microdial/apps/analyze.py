@@ -1,0 +1,101 @@
+"""`microdial analyze SESSION_DIR`: congruence, discrepancy, agreement, ruptures, repairs, clips, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
+from microdial.analysis.ruptures import RuptureOptions
+from microdial.analysis.session import AnalyzeOptions, analyse
+from microdial.config import add_config_argument, load_settings
+from microdial.grid import GridOptions, grid_for, write_grid
+
+# flag -> (settings field, type, help)
+FLAGS: dict[str, tuple[str, type, str]] = {
+    "--max-lag": ("max_lag", int, "lagged cross-correlation within ± this many seconds (10)"),
+    "--window": ("window", int, "windowed cross-correlation window, seconds (30)"),
+    "--window-step": ("window_step", int, "step between windows, seconds (5)"),
+    "--ruptures": ("ruptures", int, "ruptures per rater, k (3)"),
+    "--segment": ("segment", int, "rupture segment length, seconds (30)"),
+    "--separation": ("separation", int, "minimum gap between rupture segments, seconds (30)"),
+    "--baseline": ("baseline", int, "preceding window a rupture's depth is measured against, seconds (60)"),
+    "--min-depth": ("min_depth", float, "smallest drop that counts as a rupture, scale points (5)"),
+    "--repair-fraction": ("repair_fraction", float, "share of the drop a repair must recover (1.0)"),
+    "--clip-seconds": ("clip_seconds", int, "clip length, seconds (120)"),
+    "--max-hold": ("max_hold", float, "longest a sample's value holds, seconds (0.5)"),
+    "--min-coverage": ("min_coverage", float, "rated time a grid second needs, seconds (0.5)"),
+}
+
+
+class AnalyzeSettings(BaseSettings):
+    max_lag: int = Field(10, ge=0)
+    window: int = Field(30, ge=3)
+    window_step: int = Field(5, ge=1)
+    ruptures: int = Field(3, ge=0)
+    segment: int = Field(30, ge=1)
+    separation: int = Field(30, ge=0)
+    baseline: int = Field(60, ge=1)
+    min_depth: float = Field(5.0, ge=0)
+    repair_fraction: float = Field(1.0, gt=0, le=1)
+    clip_seconds: int = Field(120, ge=1)
+    max_hold: float = Field(0.5, gt=0)
+    min_coverage: float = Field(0.5, gt=0, le=1)
+
+    def options(self) -> AnalyzeOptions:
+        return AnalyzeOptions(
+            grid=GridOptions(self.max_hold, self.min_coverage),
+            ruptures=RuptureOptions(
+                k=self.ruptures,
+                segment=self.segment,
+                separation=self.separation,
+                baseline=self.baseline,
+                min_depth=self.min_depth,
+                repair_fraction=self.repair_fraction,
+            ),
+            max_lag=self.max_lag,
+            window=self.window,
+            window_step=self.window_step,
+            clip_seconds=self.clip_seconds,
+        )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session_dir", type=Path, help="a recorder session folder")
+    parser.add_argument("--out", type=Path, help="folder for the report (default: the session folder)")
+    parser.add_argument(
+        "--cut", type=Path, metavar="VIDEO", help="cut the clips out of this video with ffmpeg"
+    )
+    parser.add_argument("--no-figure", action="store_true", help="skip the PNG/SVG figure")
+    for flag, (dest, kind, help_text) in FLAGS.items():
+        parser.add_argument(flag, dest=dest, type=kind, help=help_text)
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        AnalyzeSettings, "analyze", {dest: getattr(args, dest) for dest, _, _ in FLAGS.values()}, args.config
+    )
+    options = settings.options()
+    out_dir: Path = args.out or args.session_dir
+    grid = grid_for(args.session_dir, options.grid)
+    analysis = analyse(grid, options)
+    written = write_grid(grid, out_dir)
+    if args.cut is not None:
+        from microdial.analysis.clips import cut
+
+        analysis = analysis.model_copy(update={"clips": cut(args.cut, analysis.clips, out_dir / "clips")})
+    figure = None
+    if not args.no_figure:
+        from microdial.analysis.figure import draw
+
+        draw(grid, analysis, out_dir / FIGURE_PNG, out_dir / FIGURE_SVG)
+        figure = FIGURE_PNG
+        written += [out_dir / FIGURE_PNG, out_dir / FIGURE_SVG]
+    written += write_reports(analysis, out_dir, figure)
+    for path in written:
+        print(path)
+    return 0
