@@ -131,11 +131,14 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
         profile = ["-m", "cProfile", "-o", os.environ["PROFILE"]] if os.environ.get("PROFILE") else []
         daemon = start_daemon(link_dir, broker, "SCALE", profile=profile)
         seqs: dict[str, list[int]] = {}
+        messages = 0
         async with aiomqtt.Client("127.0.0.1", broker.port, max_queued_incoming_messages=0) as client:
             await client.subscribe("microdial/v1/SCALE/+/samples", qos=1)
 
             async def collect() -> None:
+                nonlocal messages
                 async for message in client.messages:
+                    messages += 1
                     assert isinstance(message.payload, bytes)
                     for sample in json.loads(message.payload)["samples"]:
                         seqs.setdefault(sample["dial"], []).append(sample["seq"])
@@ -143,10 +146,10 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
             collecting = asyncio.create_task(collect())
             await asyncio.sleep(2.0 + 3.0)  # ports found, clocks synced
             cpu_start, wall_start = cpu_seconds(daemon.pid), time.monotonic()
-            received_start = sum(len(s) for s in seqs.values())
+            received_start, messages_start = sum(len(s) for s in seqs.values()), messages
             await asyncio.sleep(seconds - 4.0)
             cpu_end, wall_end = cpu_seconds(daemon.pid), time.monotonic()
-            received_end = sum(len(s) for s in seqs.values())
+            received_end, messages_end = sum(len(s) for s in seqs.values()), messages
             sent = json.loads(await asyncio.to_thread(generator.stdout.readline))  # type: ignore[union-attr]
             await asyncio.sleep(2.0)  # the tail drains
             collecting.cancel()
@@ -166,6 +169,7 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
     return {
         "dials": dials,
         "rate": (received_end - received_start) / (wall_end - wall_start),
+        "per_message": (received_end - received_start) / max(1, messages_end - messages_start),
         "cpu": (cpu_end - cpu_start) / (wall_end - wall_start) * 100,
         "lost": lost,
         "duplicates": duplicates,
@@ -266,8 +270,8 @@ async def main(args: argparse.Namespace) -> None:
     for dials in args.dials:
         result = await run_case(dials, args.seconds, args.rate)
         print(
-            f"{result['dials']:3d} dials × {args.rate:.0f} Hz: {result['rate']:8.0f} samples/s through the daemon, "
-            f"daemon CPU {result['cpu']:5.1f} % of one core, lost {result['lost']}, duplicates {result['duplicates']}, "
+            f"{result['dials']:3d} dials × {args.rate:.0f} Hz: {result['rate']:8.0f} samples/s through the daemon "
+            f"({result['per_message']:.1f} per message), daemon CPU {result['cpu']:5.1f} % of one core, lost {result['lost']}, duplicates {result['duplicates']}, "
             f"out of order {result['out_of_order']} (of {result['sent']} sent)",
             flush=True,
         )

@@ -196,6 +196,12 @@ class Spool:
         self._drop_committed_segments()
 
     def __len__(self) -> int:
+        # Asked on every publish round: the common cases (nothing spooled, one segment) stay cheap.
+        if not self._segments:
+            return 0
+        if len(self._segments) == 1:
+            only = self._segments[0]
+            return max(0, only.first + only.count - max(self._head, only.first))
         return sum(max(0, s.first + s.count - max(self._head, s.first)) for s in self._segments)
 
     @property

@@ -1,0 +1,72 @@
+"""microdial's aiomqtt client (direct writes, acknowledgement on a future) against a real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import aiomqtt
+import pytest
+
+from microdial.broker import MosquittoProcess, mqtt_client
+
+
+async def collect(mosquitto: MosquittoProcess, topic: str, count: int, into: list[bytes]) -> None:
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
+        await subscriber.subscribe(topic, qos=1)
+        into.append(b"subscribed")
+        async for message in subscriber.messages:
+            assert isinstance(message.payload, bytes)
+            into.append(message.payload)
+            if len(into) > count:
+                return
+
+
+async def test_concurrent_acknowledged_publishes_arrive_in_order(mosquitto: MosquittoProcess) -> None:
+    received: list[bytes] = []
+    collecting = asyncio.create_task(collect(mosquitto, "order/#", 300, received))
+    while not received:
+        await asyncio.sleep(0.01)
+    async with mqtt_client(mosquitto.address) as client:
+        # Many publishes queued in one loop step go out in one write; each still waits for its PUBACK.
+        await asyncio.gather(*(client.publish("order/a", str(i).encode(), qos=1) for i in range(300)))
+        assert not client._pending_publishes
+    await asyncio.wait_for(collecting, 10)
+    assert received[1:] == [str(i).encode() for i in range(300)]
+
+
+async def test_payload_larger_than_the_socket_buffer(mosquitto: MosquittoProcess) -> None:
+    """What one send cannot take goes out through a registered writer, completely."""
+    received: list[bytes] = []
+    collecting = asyncio.create_task(collect(mosquitto, "big", 1, received))
+    while not received:
+        await asyncio.sleep(0.01)
+    payload = os.urandom(8 * 1024 * 1024)
+    async with mqtt_client(mosquitto.address) as client:
+        await client.publish("big", payload, qos=1)
+    await asyncio.wait_for(collecting, 20)
+    assert received[1] == payload
+
+
+async def test_unanswered_publish_times_out_as_an_mqtt_error(mosquitto: MosquittoProcess) -> None:
+    assert mosquitto.process is not None
+    async with mqtt_client(mosquitto.address, timeout=0.5) as client:
+        await client.publish("alive", b"1", qos=1)
+        mosquitto.process.send_signal(signal.SIGSTOP)  # a hung broker: connected, never answering
+        try:
+            with pytest.raises(aiomqtt.MqttError, match="timed out"):
+                await client.publish("alive", b"2", qos=1)
+            assert not client._pending_publishes
+        finally:
+            mosquitto.process.send_signal(signal.SIGCONT)
+
+
+async def test_publish_on_a_lost_connection_raises(mosquitto: MosquittoProcess) -> None:
+    async with mqtt_client(mosquitto.address, timeout=2) as client:
+        await client.publish("alive", b"1", qos=1)
+        mosquitto.stop(kill=True)
+        with pytest.raises(aiomqtt.MqttError):
+            for _ in range(100):  # until paho notices the closed socket
+                await client.publish("alive", b"2", qos=1)
+                await asyncio.sleep(0.05)
