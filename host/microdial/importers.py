@@ -29,6 +29,11 @@ rates two dimensions with a joystick and exports
 with x and y in -m..m; each dimension becomes its own dial (<dial>-x, <dial>-y), and button
 presses become events. Empty bins (NaN) are left out, so they show as sequence gaps.
 
+Any other tool (Continuum, a lab's own slider, a spreadsheet typed from DialSmith printouts)
+comes in through `columns`: a table with a header row naming a time column (seconds or
+milliseconds of media time) and one or more rating columns, with the scale given by the user,
+since such files rarely state it. Rows above the header (a tool's preamble) are skipped.
+
 Values are mapped linearly onto the microdial scale (-50..50); the source scale and labels are
 kept in session.json under the dial's `imported` entry. Imported samples carry media time only:
 their host_time and host_monotonic are the media time too, and `player` names the tool.
@@ -37,6 +42,7 @@ their host_time and host_monotonic are the media time too, and `player` names th
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import zipfile
@@ -51,8 +57,8 @@ from microdial.payloads import VALUE_MAX, VALUE_MIN, Sample
 from microdial.recorder import SessionRecord
 from microdial.recording import META_FILE, RecordedEvent, SessionMeta
 
-Format = Literal["carma", "darma"]
-FORMATS: tuple[Format, ...] = ("carma", "darma")
+Format = Literal["carma", "darma", "columns"]
+FORMATS: tuple[Format, ...] = ("carma", "darma", "columns")
 _SEPARATOR = "%%%%%%"
 
 
@@ -78,6 +84,20 @@ class RatingFile(BaseModel):
     time_of_rating: str | None = None
     series: list[Series]
     buttons: list[float] = []  # seconds at which the button went down
+
+
+class ColumnLayout(BaseModel):
+    """Where the ratings are in a plain table, and the scale they were made on."""
+
+    time: str
+    values: list[str]
+    low: float
+    high: float
+    time_unit: Literal["s", "ms"] = "s"
+    # The program that wrote the file, recorded as the samples' player (e.g. "continuum").
+    tool: str | None = None
+    lower_label: str | None = None
+    upper_label: str | None = None
 
 
 def _number(cell: str, where: str) -> float:
@@ -286,6 +306,56 @@ def _first(header: dict[str, list[str]], key: str, path: Path) -> str:
     return value
 
 
+def read_columns(path: Path, layout: ColumnLayout) -> RatingFile:
+    if layout.high <= layout.low:
+        raise RatingFileError(f"scale {layout.low:g}..{layout.high:g} is empty: give --scale LOW HIGH")
+    wanted = [layout.time, *layout.values]
+    if len(set(wanted)) != len(wanted):
+        raise RatingFileError("the time column and the rating columns must all differ")
+    rows = _rows(path)
+    for at, row in enumerate(rows):
+        if all(name in row for name in wanted):
+            header, data = row, rows[at + 1 :]
+            break
+    else:
+        raise RatingFileError(f"{path}: no header row with the columns {', '.join(repr(n) for n in wanted)}")
+    time_column = header.index(layout.time)
+    per_second = 1000.0 if layout.time_unit == "ms" else 1.0
+    series: list[Series] = []
+    for name in layout.values:
+        column = header.index(name)
+        points: list[tuple[int, float, float]] = []
+        for index, row in enumerate(r for r in data if any(r)):
+            where = f"{path} data row {index + 1}"
+            if len(row) <= max(time_column, column):
+                raise RatingFileError(f"{where}: expected at least {max(time_column, column) + 1} cells")
+            second = _number(row[time_column], where) / per_second
+            if math.isnan(second) or second < 0:
+                raise RatingFileError(f"{where}: time {row[time_column]!r} is not a media time")
+            if row[column] == "":
+                continue  # a tool that wrote nothing for this instant: a gap, like a NaN bin
+            value = _number(row[column], where)
+            if not math.isnan(value):
+                if not layout.low <= value <= layout.high:
+                    raise RatingFileError(
+                        f"{where}: {name} {value:g} is outside the scale {layout.low:g}..{layout.high:g}"
+                    )
+                points.append((index, second, value))
+        if any(later[1] < earlier[1] for earlier, later in itertools.pairwise(points)):
+            raise RatingFileError(f"{path}: the times in {layout.time!r} go backwards; sort the file first")
+        series.append(
+            Series(
+                name=name,
+                low=layout.low,
+                high=layout.high,
+                lower_label=layout.lower_label,
+                upper_label=layout.upper_label,
+                points=points,
+            )
+        )
+    return RatingFile(format="columns", source=str(path), series=series)
+
+
 READERS = {"carma": read_carma, "darma": read_darma}
 
 
@@ -300,12 +370,33 @@ def to_scale(value: float, low: float, high: float) -> int:
 
 
 def import_file(
-    fmt: Format, path: Path, *, session: str, role: str, out: Path, dial: str | None = None
+    fmt: Format,
+    path: Path,
+    *,
+    session: str,
+    role: str,
+    out: Path,
+    dial: str | None = None,
+    layout: ColumnLayout | None = None,
 ) -> list[str]:
     """Write the file's ratings into out/<session>; returns the dial ids it added."""
-    rating = READERS[fmt](path)
-    base = dial or re.sub(r"[^A-Za-z0-9_.-]", "_", f"{fmt}-{path.stem}")[:60]
-    names = [base] if len(rating.series) == 1 else [f"{base}-{s.name}" for s in rating.series]
+    if fmt == "columns":
+        if layout is None:
+            raise RatingFileError("columns needs the layout: --time COLUMN --value COLUMN --scale LOW HIGH")
+        rating = read_columns(path, layout)
+    else:
+        rating = READERS[fmt](path)
+    tool = layout.tool if layout is not None and layout.tool else fmt
+    base = dial or re.sub(r"[^A-Za-z0-9_.-]", "_", f"{tool}-{path.stem}")[:60]
+    names = (
+        [base]
+        if len(rating.series) == 1
+        else [f"{base}-{re.sub(r'[^A-Za-z0-9_.-]', '_', s.name)[:40]}" for s in rating.series]
+    )
+    if len(set(names)) != len(names):
+        raise RatingFileError(
+            f"{path}: rating columns {', '.join(s.name for s in rating.series)} give the same dial ids"
+        )
     folder = out / session
     if (folder / META_FILE).exists():
         taken = set(SessionMeta.load(folder).dials) & set(names)
@@ -330,7 +421,7 @@ def import_file(
                     host_monotonic=second,
                     media_time=second,
                     playback="playing",
-                    player=fmt,
+                    player=tool,
                     media=rating.media,
                 )
                 for index, second, value in series.points
@@ -348,6 +439,7 @@ def import_file(
             meta.source = f"import:{fmt}"
             meta.imported = {
                 "format": fmt,
+                "tool": tool,
                 "file": path.name,
                 "dimension": series.name,
                 "time_of_rating": rating.time_of_rating,

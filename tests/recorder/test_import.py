@@ -1,5 +1,6 @@
 """Importing CARMA and DARMA exports, written here in the layouts those tools write
-(CARMA fig_collect.m / examples/*.csv, DARMA fig_collect.m, github.com/jmgirard)."""
+(CARMA fig_collect.m / examples/*.csv, DARMA fig_collect.m, github.com/jmgirard), and plain
+time/rating tables (`columns`) with a tool's preamble above the header row."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from microdial.cli import main
-from microdial.importers import RatingFileError, import_file, read_carma, to_scale
+from microdial.importers import ColumnLayout, RatingFileError, import_file, read_carma, to_scale
 from microdial.recording import SessionMeta, read_events, read_samples, samples_file
 
 CARMA_CSV = """Time of Rating,13-Dec-2021 07:36:40
@@ -137,6 +138,94 @@ def test_darma_two_dimensions_and_buttons(tmp_path: Path) -> None:
     assert meta.dials["c-y"].imported is not None and meta.dials["c-y"].imported["upper_label"] == "Arousal"
     buttons = [e for e in read_events(tmp_path / "S01" / "events.csv") if e.kind == "button"]
     assert [e.media_time for e in buttons] == [2.0, 5.0]
+
+
+TABLE_CSV = """exported by a rating app,v2.1
+participant,P07
+
+time_ms,alliance,engagement,note
+0,0,10,
+500,12.5,10,
+1000,,20,paused
+1500,-25,30,
+2000,100,,
+"""
+
+
+def test_columns_table_with_preamble_in_milliseconds(tmp_path: Path) -> None:
+    source = tmp_path / "P07.csv"
+    source.write_text(TABLE_CSV)
+    out = tmp_path / "rec"
+    argv = ["import", "columns", str(source), "--session", "S03", "--role", "client", "--out", str(out)]
+    options = ["--time", "time_ms", "--time-unit", "ms", "--value", "alliance", "--value", "engagement"]
+    scale = ["--scale", "-100", "100", "--tool", "continuum", "--upper-label", "Strongest possible"]
+    assert main([*argv, *options, *scale]) == 0
+    meta = SessionMeta.load(out / "S03")
+    assert sorted(meta.dials) == ["continuum-P07-alliance", "continuum-P07-engagement"]
+    alliance = list(read_samples(out / "S03" / samples_file("continuum-P07-alliance")))
+    assert [(s.media_time, s.value, s.seq) for s in alliance] == [
+        (0.0, 0, 0),
+        (0.5, 6, 1),
+        (1.5, -12, 3),
+        (2.0, 50, 4),
+    ]
+    assert {s.player for s in alliance} == {"continuum"}
+    engagement = [s.value for s in read_samples(out / "S03" / samples_file("continuum-P07-engagement"))]
+    assert engagement == [5, 5, 10, 15]
+    imported = meta.dials["continuum-P07-alliance"].imported
+    assert imported is not None and imported["tool"] == "continuum" and imported["format"] == "columns"
+    assert imported["scale_from"] == [-100.0, 100.0] and imported["upper_label"] == "Strongest possible"
+    assert meta.dials["continuum-P07-alliance"].lost_samples == 1  # the empty cell at 1 s
+
+
+def test_columns_xlsx(tmp_path: Path) -> None:
+    source = tmp_path / "t.xlsx"
+    xlsx(source, [["Second", "Rating"], [1, 1], [2, 4], [3, 7]])
+    layout = ColumnLayout(time="Second", values=["Rating"], low=1, high=7)
+    assert import_file("columns", source, session="S04", role="therapist", out=tmp_path, layout=layout) == [
+        "columns-t"
+    ]
+    assert [s.value for s in read_samples(tmp_path / "S04" / samples_file("columns-t"))] == [-50, 0, 50]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--time", "time_ms", "--value", "alliance"],
+            "columns needs --time COLUMN, --value COLUMN and --scale",
+        ),
+        (
+            ["--time", "t", "--value", "alliance", "--scale", "-100", "100"],
+            "no header row with the columns 't'",
+        ),
+        (
+            ["--time", "time_ms", "--value", "alliance", "--scale", "0", "10"],
+            "alliance 12.5 is outside the scale 0..10",
+        ),
+        (["--time", "time_ms", "--value", "note", "--scale", "0", "10"], "'paused' is not a number"),
+        (["--time", "time_ms", "--value", "alliance", "--scale", "5", "5"], "scale 5..5 is empty"),
+    ],
+)
+def test_bad_column_imports_give_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    source = tmp_path / "P07.csv"
+    source.write_text(TABLE_CSV)
+    out = tmp_path / "rec"
+    argv = ["import", "columns", str(source), "--session", "S01", "--role", "client", "--out", str(out)]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_columns_times_going_backwards_are_refused(tmp_path: Path) -> None:
+    source = tmp_path / "b.csv"
+    source.write_text("t,r\n0,1\n2,1\n1,1\n")
+    layout = ColumnLayout(time="t", values=["r"], low=0, high=2)
+    with pytest.raises(RatingFileError, match="go backwards"):
+        import_file("columns", source, session="S01", role="client", out=tmp_path, layout=layout)
 
 
 def test_import_next_to_a_recorded_dial_refuses_to_overwrite(tmp_path: Path) -> None:
