@@ -44,7 +44,9 @@ class DaemonSettings(BaseSettings):
     video: Path | None = None
     dials: dict[str, DialEntry] = Field(default_factory=dict)
     max_queue: int = Field(200_000, ge=1)
-    batch_window: float = Field(0.02, ge=0, le=0.02)
+    batch_window: float = Field(
+        0.02, ge=0, le=0.02, description="longest wait of an unchanged value's repeat for others to join it"
+    )
     sync_interval: float = Field(5.0, gt=0)
     scan_interval: float = Field(1.0, gt=0)
     # Commands on microdial/v1/<session>/cmd must carry this token when it is set.
