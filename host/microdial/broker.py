@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import random
 import shutil
 import socket
 import ssl
@@ -171,10 +172,31 @@ def reachable(address: BrokerAddress, timeout: float = 1.0) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port below the kernel's ephemeral range when there is room there.
+
+    A client reconnecting again and again to a stopped broker on an ephemeral port is, once in
+    some thousand tries, given that very port as its own source port and connects to itself
+    (TCP simultaneous open); the broker then cannot bind its port when it comes back.
+    """
+    low = _ephemeral_ports()[0]
+    candidates = random.sample(range(10_000, low), min(100, low - 10_000)) if low > 10_000 else []
+    for port in [*candidates, 0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            return chosen
+    raise BrokerUnreachable("no free TCP port on 127.0.0.1")
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def _wait_listening(address: BrokerAddress, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

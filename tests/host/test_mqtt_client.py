@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 
 import aiomqtt
 import pytest
 
-from microdial.broker import MosquittoProcess, mqtt_client
+from microdial.broker import MosquittoProcess, _ephemeral_ports, free_port, mqtt_client
 
 
 async def collect(mosquitto: MosquittoProcess, topic: str, count: int, into: list[bytes]) -> None:
@@ -70,3 +71,13 @@ async def test_publish_on_a_lost_connection_raises(mosquitto: MosquittoProcess) 
             for _ in range(100):  # until paho notices the closed socket
                 await client.publish("alive", b"2", qos=1)
                 await asyncio.sleep(0.05)
+
+
+def test_broker_ports_stay_out_of_the_ephemeral_range() -> None:
+    """So a client reconnecting to a stopped test broker can never be handed its port (self-connect)."""
+    low, high = _ephemeral_ports()
+    ports = {free_port() for _ in range(20)}
+    assert all(port < low or port > high for port in ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
