@@ -4,7 +4,11 @@ Prints samples/s end to end (first publish to the last row on disk), for several
 publishing batches the size the daemon sends. Then, unless --no-viewer, the live viewer:
 `microdial view` process + headless chromium, 8 dials at 100 Hz in 50 ms batches, and the
 delay from each sample's host time to the frame that drew it (p50/p95) and the frame rate.
-Usage: python benchmarks/bench_recorder.py [--dials 8] [--samples 40000] [--batch 25]
+Usage: python benchmarks/bench_recorder.py [--dials 8] [--samples 40000] [--batch 25] [--backlog]
+
+With --backlog everything is published while the recorder is down and the recorder's catching
+up is timed: its own capacity at small messages, which live publishers on this machine cannot
+offer fast enough to measure.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ async def publish(broker: MosquittoProcess, dial: str, payloads: list[str], sess
         await asyncio.gather(*pending)
 
 
-async def bench(dials: int, per_dial: int, batch: int) -> None:
+async def bench(dials: int, per_dial: int, batch: int, backlog: bool) -> None:
     session = "BENCH"
     with tempfile.TemporaryDirectory() as tmp, MosquittoProcess() as broker:
         out = Path(tmp) / "rec"
@@ -90,24 +94,48 @@ async def bench(dials: int, per_dial: int, batch: int) -> None:
             for name, s in samples.items()
         }
         log = Path(tmp) / "recorder.log"
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "microdial", "record", "--broker", broker.url, "--out", str(out)],
-                stderr=sink,
-            )
-        try:
+
+        def start_recorder() -> subprocess.Popen[bytes]:
+            with log.open("wb") as sink:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "microdial", "record", "--broker", broker.url, "--out", str(out)],
+                    stderr=sink,
+                )
+
+        async def wait_recording(proc: subprocess.Popen[bytes]) -> None:
             while b"recording microdial/v1/" not in log.read_bytes():
                 if proc.poll() is not None:
                     raise SystemExit(log.read_text())
                 await asyncio.sleep(0.05)
-            idle_cpu = cpu_seconds(proc.pid)
+
+        def written() -> int:
+            return sum(p.stat().st_size if p.exists() else 0 for p in expected)
+
+        def done() -> bool:
+            return all(p.exists() and p.stat().st_size >= size for p, size in expected.items())
+
+        proc = start_recorder()
+        try:
+            await wait_recording(proc)
+            if backlog:
+                # The broker keeps the recorder's persistent session while it is down, as after a
+                # recorder restart mid-session: the whole run waits there, so the drain measures
+                # the recorder alone, whatever the publishers could offer.
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+            idle_cpu = cpu_seconds(proc.pid) if not backlog else 0.0
             start = time.perf_counter()
             await asyncio.gather(*(publish(broker, name, payloads[name], session) for name in names))
             published = time.perf_counter() - start
-
-            def done() -> bool:
-                return all(p.exists() and p.stat().st_size >= size for p, size in expected.items())
-
+            if backlog:
+                proc = start_recorder()
+                headers = len(expected) * len(csv_lines([list(SAMPLE_COLUMNS)]))
+                while written() <= headers:
+                    if proc.poll() is not None:
+                        raise SystemExit(log.read_text())
+                    await asyncio.sleep(0.001)
+                start = time.perf_counter()
+                idle_cpu = cpu_seconds(proc.pid)
             while not done():
                 if time.perf_counter() - start > published + 60:
                     have = {p.name: p.stat().st_size if p.exists() else 0 for p in expected}
@@ -126,7 +154,8 @@ async def bench(dials: int, per_dial: int, batch: int) -> None:
         mib = sum(sizes.values()) / 2**20
         print(f"dials {dials}, batch {batch} samples/message, {count} samples, {mib:.1f} MiB of CSV")
         print(f"publishers done after {published:.2f} s ({count / published:,.0f} samples/s offered)")
-        print(f"recorder ingest, durable on disk: {count / total:,.0f} samples/s ({total:.2f} s)")
+        what = "draining the backlog" if backlog else "live"
+        print(f"recorder ingest, durable on disk, {what}: {count / total:,.0f} samples/s ({total:.2f} s)")
         print(f"recorder process CPU while ingesting {cpu:.2f} s: {count / cpu:,.0f} samples per CPU-second")
         print(f"cpu cores on this machine: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
 
@@ -200,10 +229,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40_000, help="per dial")
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--no-viewer", action="store_true", help="skip the viewer delay measurement")
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="publish everything while the recorder is down, then time its catching up",
+    )
     args = parser.parse_args()
     # aiomqtt warns about every publish beyond 10 in flight; the window here is deliberate.
     logging.getLogger("mqtt").setLevel(logging.ERROR)
-    asyncio.run(bench(args.dials, args.samples, args.batch))
+    if args.backlog and args.dials * -(-args.samples // args.batch) > 100_000:
+        parser.error("--backlog: at most 100000 messages wait for a recorder (max_queued_messages)")
+    asyncio.run(bench(args.dials, args.samples, args.batch, args.backlog))
     if not args.no_viewer:
         asyncio.run(bench_viewer(8, 100, 10.0))
 

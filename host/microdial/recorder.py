@@ -70,7 +70,11 @@ class RecorderSettings(BaseSettings):
 
 
 class AppendFile:
-    """An append-only file of whole lines, written with os.write so nothing waits in user space."""
+    """An append-only CSV file of whole lines, written with os.write so nothing waits in user space.
+
+    Rows wait as Python lists until flush(), which formats them all in one csv call: at the
+    daemon's two or three samples per message, formatting per message cost the recorder a
+    tenth of its time."""
 
     def __init__(self, path: Path, header: str) -> None:
         self.path = path
@@ -85,7 +89,7 @@ class AppendFile:
         except OSError as err:
             raise RecordingError(f"cannot open {path}: {err.strerror}") from None
         self._good = size
-        self._pending: list[str] = []
+        self._pending: list[list[object]] = []
         self._unsynced = True
 
     def _repair(self, size: int) -> int:
@@ -107,13 +111,13 @@ class AppendFile:
         os.ftruncate(self._fd, 0)
         return 0
 
-    def append(self, text: str) -> None:
-        self._pending.append(text)
+    def append(self, rows: list[list[object]]) -> None:
+        self._pending.extend(rows)
 
     def flush(self) -> None:
         if not self._pending:
             return
-        data = "".join(self._pending).encode()
+        data = csv_lines(self._pending).encode()
         self._pending.clear()
         try:
             write_all(self._fd, data)
@@ -193,8 +197,7 @@ class DialRecord:
                 continue
             events.extend(self._observe(sample))
             rows.append(sample_row(sample))
-        if rows:
-            self.file.append(csv_lines(rows))
+        self.file.append(rows)
         return events
 
     def _observe(self, sample: Sample) -> list[RecordedEvent]:
@@ -337,7 +340,7 @@ class SessionRecord:
         )
 
     def write_event(self, event: RecordedEvent) -> None:
-        self.events.append(csv_lines([event_row(event)]))
+        self.events.append([event_row(event)])
 
     def flush(self) -> None:
         for record in self.dials.values():
