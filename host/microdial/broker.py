@@ -115,6 +115,17 @@ class MqttClient(aiomqtt.Client):
         finally:
             self._pending_publishes.pop(info.mid, None)
 
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        # paho reads every packet with two or three recv calls (type, length, body) and aiomqtt
+        # reads one packet per readable event; aiomqtt keeps reading while the socket reports
+        # pending() bytes (meant for TLS), so a buffering socket lets one event take them all.
+        plain = client._sock
+        if isinstance(plain, socket.socket) and not isinstance(plain, ssl.SSLSocket) and plain is sock:
+            buffered = _ReadAheadSocket(plain)
+            client._sock = buffered
+            sock = buffered
+        super()._on_socket_open(client, userdata, sock)
+
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         try:
             on_loop = asyncio.get_running_loop() is self._loop
@@ -135,6 +146,34 @@ class MqttClient(aiomqtt.Client):
             return
         if client.want_write():
             super()._on_socket_register_write(client, userdata, sock)
+
+
+class _ReadAheadSocket:
+    """A plain TCP socket whose recv takes what the kernel has (up to 64 KiB) at once and hands
+    it out in the small pieces paho asks for; everything else goes to the socket itself."""
+
+    __slots__ = ("_data", "_offset", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._data = b""
+        self._offset = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._offset >= len(self._data):
+            data = self._sock.recv(max(size, 65536))  # BlockingIOError when nothing is there
+            if len(data) <= size:
+                return data
+            self._data, self._offset = data, 0
+        start = self._offset
+        self._offset = min(start + size, len(self._data))
+        return self._data[start : self._offset]
+
+    def pending(self) -> int:
+        return len(self._data) - self._offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class _Acknowledgement:

@@ -1,4 +1,5 @@
-"""microdial's aiomqtt client (direct writes, acknowledgement on a future) against a real Mosquitto."""
+"""microdial's aiomqtt client (direct writes, read-ahead, acknowledgement on a future) against a
+real Mosquitto."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from microdial.broker import MosquittoProcess, _ephemeral_ports, free_port, mqtt
 
 
 async def collect(mosquitto: MosquittoProcess, topic: str, count: int, into: list[bytes]) -> None:
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
+    # microdial's client on the receiving side too: its read-ahead socket takes many packets
+    # (and parts of packets) per read.
+    async with mqtt_client(mosquitto.address) as subscriber:
         await subscriber.subscribe(topic, qos=1)
         into.append(b"subscribed")
         async for message in subscriber.messages:
@@ -71,6 +74,24 @@ async def test_publish_on_a_lost_connection_raises(mosquitto: MosquittoProcess) 
             for _ in range(100):  # until paho notices the closed socket
                 await client.publish("alive", b"2", qos=1)
                 await asyncio.sleep(0.05)
+
+
+async def test_a_backlog_of_small_messages_is_read_whole_and_in_order(mosquitto: MosquittoProcess) -> None:
+    """Thousands of queued packets arrive in few reads; none may be cut, lost or reordered."""
+    options = {"identifier": "backlog-reader", "clean_session": False}
+    async with mqtt_client(mosquitto.address, **options) as reader:
+        await reader.subscribe("backlog", qos=1)
+    async with mqtt_client(mosquitto.address) as writer:
+        await asyncio.gather(*(writer.publish("backlog", b"%05d" % i, qos=1) for i in range(5000)))
+    received: list[bytes] = []
+    async with mqtt_client(mosquitto.address, **options) as reader:
+        assert type(reader._client._sock).__name__ == "_ReadAheadSocket"
+        async for message in reader.messages:
+            assert isinstance(message.payload, bytes)
+            received.append(message.payload)
+            if len(received) == 5000:
+                break
+    assert received == [b"%05d" % i for i in range(5000)]
 
 
 def test_broker_ports_stay_out_of_the_ephemeral_range() -> None:
