@@ -2,7 +2,7 @@
 
 Prints samples/s end to end (first publish to the last row on disk), for several dials
 publishing batches the size the daemon sends. Then, unless --no-viewer, the live viewer:
-`microdial view` process + headless chromium, 8 dials at 100 Hz in 50 ms batches, and the
+`microdial view` process + headless chromium, 8 dials at 100 Hz in 20 ms batches, and the
 delay from each sample's host time to the frame that drew it (p50/p95) and the frame rate.
 Usage: python benchmarks/bench_recorder.py [--dials 8] [--samples 40000] [--batch 25] [--backlog]
 
@@ -191,7 +191,7 @@ async def bench_viewer(dials: int, rate: int, seconds: float) -> None:
                 await page.goto(f"http://127.0.0.1:{port}/")
                 await page.wait_for_function("window.microdial && window.microdial.stats.messages > 0")
                 names = [f"d{i}" for i in range(dials)]
-                batch = rate // 20
+                batch = rate // 50  # the daemon's 20 ms window
                 async with aiomqtt.Client(broker.address.host, broker.port) as client:
                     start = time.monotonic()
                     step = 0
@@ -208,7 +208,7 @@ async def bench_viewer(dials: int, rate: int, seconds: float) -> None:
                             payload = SampleBatch(samples=samples).model_dump_json()
                             await client.publish(dial_topic(session, name, "samples"), payload, qos=1)
                         step += 1
-                        await asyncio.sleep(max(0.0, start + step * 0.05 - time.monotonic()))
+                        await asyncio.sleep(max(0.0, start + step * 0.02 - time.monotonic()))
                     await asyncio.sleep(0.5)
                 stats = await page.evaluate("window.microdial.stats")
                 await browser.close()

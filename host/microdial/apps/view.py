@@ -48,7 +48,8 @@ class ViewSettings(BaseSettings):
     token: str | None = Field(None, min_length=8)
     # role -> token that opens a view of that role only (blinded raters, supervisors).
     role_tokens: dict[str, str] = Field(default_factory=dict)
-    push_interval: float = Field(0.05, gt=0)
+    # A display refreshes at 60 Hz; a push every 1/60 s keeps the trace moving as smoothly.
+    push_interval: float = Field(1 / 60, gt=0)
     # Points per dial kept for the whole-session view; older ones are thinned to fit.
     history_points: int = Field(4000, ge=100)
     window_seconds: float = Field(30.0, gt=0)
