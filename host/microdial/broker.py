@@ -76,9 +76,15 @@ class MqttClient(aiomqtt.Client):
     aiomqtt answers every packet paho queues by registering a socket writer from a thread-safe
     callback: a self-pipe wakeup, an epoll change to add the writer, one send, an epoll change to
     remove it. At 64 dials that was a fifth of the daemon's CPU. Published from the loop itself,
-    the socket almost always has room: send on the loop's next step instead (everything published
-    in the same step goes out together), and register a writer only for what did not fit.
+    the socket almost always has room: send at once from publish(), or on the loop's next step
+    for packets paho queues by itself (acknowledgements, pings), and register a writer only for
+    what did not fit.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._publishing = False
+        self._write_deferred = False
 
     async def publish(
         self,
@@ -100,7 +106,15 @@ class MqttClient(aiomqtt.Client):
         if args or kwargs or self._outgoing_calls_sem is not None or qos == 0:
             await super().publish(topic, payload, qos, retain, properties, *args, timeout=timeout, **kwargs)
             return
-        info = self._client.publish(topic, payload, qos, retain, properties)
+        self._publishing = True
+        try:
+            info = self._client.publish(topic, payload, qos, retain, properties)
+        finally:
+            self._publishing = False
+        if self._write_deferred:
+            # Outside paho's publish (it holds its message lock there), and without a loop step.
+            self._write_deferred = False
+            self._write_queued(self._client, None, self._client.socket())
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise MqttCodeError(info.rc, "Could not publish message")
         if info.is_published():
@@ -131,7 +145,9 @@ class MqttClient(aiomqtt.Client):
             on_loop = asyncio.get_running_loop() is self._loop
         except RuntimeError:
             on_loop = False  # paho's connect runs in an executor thread
-        if on_loop:
+        if on_loop and self._publishing:
+            self._write_deferred = True  # publish() sends it as soon as paho returns
+        elif on_loop:
             self._loop.call_soon(self._write_queued, client, userdata, sock)
         else:
             super()._on_socket_register_write(client, userdata, sock)
