@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -86,6 +86,29 @@ class MqttClient(aiomqtt.Client):
         self._publishing = False
         self._write_deferred = False
 
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        # aiomqtt leaves a publish waiting for its acknowledgement until the timeout when the
+        # connection drops; fail it at once, so a sink spools instead of waiting seconds.
+        self._disconnected.add_done_callback(self._fail_pending)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            # The call that failed has reported a lost connection already; taking the exception
+            # here keeps asyncio from logging it again as "never retrieved" when it is collected.
+            if self._disconnected.done() and not self._disconnected.cancelled():
+                self._disconnected.exception()
+
+    def _fail_pending(self, disconnected: asyncio.Future[None]) -> None:
+        for pending in list(self._pending_publishes.values()):
+            if isinstance(pending, _Acknowledgement):
+                pending.fail(aiomqtt.MqttError("Connection lost before the broker acknowledged"))
+
     async def publish(
         self,
         /,
@@ -106,6 +129,8 @@ class MqttClient(aiomqtt.Client):
         if args or kwargs or self._outgoing_calls_sem is not None or qos == 0:
             await super().publish(topic, payload, qos, retain, properties, *args, timeout=timeout, **kwargs)
             return
+        if self._disconnected.done():
+            raise aiomqtt.MqttError("Connection lost")
         self._publishing = True
         try:
             info = self._client.publish(topic, payload, qos, retain, properties)
@@ -203,6 +228,10 @@ class _Acknowledgement:
     def set(self) -> None:
         if not self.future.done():
             self.future.set_result(None)
+
+    def fail(self, error: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 def mqtt_client(address: BrokerAddress, *, ca_file: Path | None = None, **options: Any) -> aiomqtt.Client:
