@@ -13,9 +13,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from microdial.players.base import AnchoredClock
 
 VIDEO_SECONDS = 20.0
+# VLC's first position refreshes after opening a file are irregular and its duration is only known
+# to the whole second then; VLC-based clocks are judged once a few refreshes have come in.
+VLC_SETTLE = 0.8
+VLC_TOLERANCE = 0.1
 
 
 def make_video(folder: Path, seconds: float = VIDEO_SECONDS, audio: bool = True, fps: int = 25) -> Path:
@@ -388,3 +394,21 @@ class MprisRemote:
     def close(self) -> None:
         if self.bus is not None:
             self.bus.disconnect()
+
+
+class PlayerPosition(Protocol):
+    """A player's own account of its position: (host instant, media seconds)."""
+
+    async def position(self) -> tuple[float, float]: ...
+
+    async def fresh_position(self) -> tuple[float, float]: ...
+
+
+async def assert_vlc_in_step(clock: AnchoredClock, player: PlayerPosition, playing: bool = True) -> float:
+    """The clock's stamp at the player's own reading agrees with it; returns the reading."""
+    instant, own = await (player.fresh_position() if playing else player.position())
+    stamped = clock.stamp(instant).media_time
+    assert stamped is not None
+    # The reference itself is only known to within a poll, which covers twice the media at 2x.
+    assert abs(stamped - own) < VLC_TOLERANCE * max(1.0, clock.rate), (stamped, own)
+    return own

@@ -12,11 +12,8 @@ import pytest
 from microdial.players import open_player
 from microdial.players.base import PlayerGone
 from microdial.players.mpris import MprisClock
-from tests.players.support import MprisRemote, PrivateBus, Stamps, VlcProcess
+from tests.players.support import VLC_SETTLE, MprisRemote, PrivateBus, Stamps, VlcProcess, assert_vlc_in_step
 
-TOLERANCE = 0.1
-# VLC's first position refreshes after opening a file are irregular: judge the clock after a few.
-SETTLE = 0.8
 VLC_NAME = "org.mpris.MediaPlayer2.vlc"
 
 
@@ -34,15 +31,6 @@ async def vlc(video: Path, bus: PrivateBus) -> AsyncIterator[VlcProcess]:
     await player.start({"DBUS_SESSION_BUS_ADDRESS": bus.address}, http=False)
     yield player
     await player.stop()
-
-
-async def assert_in_step(clock: MprisClock, remote: MprisRemote, playing: bool = True) -> float:
-    instant, own = await (remote.fresh_position() if playing else remote.position())
-    stamped = clock.stamp(instant).media_time
-    assert stamped is not None
-    # The reference itself is only known to within a poll, which covers twice the media at 2x.
-    assert abs(stamped - own) < TOLERANCE * max(1.0, clock.rate), (stamped, own)
-    return own
 
 
 def test_specs() -> None:
@@ -77,14 +65,14 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         assert first.media is not None and first.media.endswith(video.name)
         assert first.media_duration is not None and abs(first.media_duration - 20) < 0.1
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, remote)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, remote)
 
         stamps.mark()
         await remote.player("Pause")
         await stamps.until(lambda s: s.playback == "paused", "paused")
         await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
-        held = await assert_in_step(clock, remote, playing=False)
+        held = await assert_vlc_in_step(clock, remote, playing=False)
         await asyncio.sleep(0.3)
         assert abs(stamps.now().media_time - held) < 0.05
 
@@ -94,17 +82,17 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         assert stamps.flagged_since_mark()
         await remote.player("Play")
         await stamps.until(lambda s: s.playback == "playing", "playing again")
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, remote)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, remote)
 
         stamps.mark()
         await remote.set("Rate", "d", 2.0)
         await stamps.until(lambda s: clock.rate == 2.0, "2x")
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        start = await assert_in_step(clock, remote)
+        await asyncio.sleep(VLC_SETTLE)
+        start = await assert_vlc_in_step(clock, remote)
         await asyncio.sleep(0.5)
-        end = await assert_in_step(clock, remote)
+        end = await assert_vlc_in_step(clock, remote)
         assert end - start > 0.6
 
         await vlc.stop()
@@ -114,8 +102,8 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         await vlc.start({"DBUS_SESSION_BUS_ADDRESS": bus.address}, http=False)
         await stamps.until(lambda s: s.playback == "playing" and s.media_time > 1, "reconnect")
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, remote)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, remote)
     finally:
         remote.close()
         task.cancel()

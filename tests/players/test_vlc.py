@@ -11,12 +11,7 @@ import pytest
 
 from microdial.players import open_player
 from microdial.players.vlc import Duration, VlcClock
-from tests.players.support import Stamps, VlcProcess
-
-TOLERANCE = 0.1
-# Right after VLC opens a file its first position refreshes are irregular and the duration is
-# still only known to the whole second; the clock is judged once a few refreshes have come in.
-SETTLE = 0.8
+from tests.players.support import VLC_SETTLE, Stamps, VlcProcess, assert_vlc_in_step
 
 
 @pytest.fixture
@@ -25,15 +20,6 @@ async def vlc(video: Path) -> AsyncIterator[VlcProcess]:
     await player.start()
     yield player
     await player.stop()
-
-
-async def assert_in_step(clock: VlcClock, player: VlcProcess, playing: bool = True) -> float:
-    instant, own = await (player.fresh_position() if playing else player.position())
-    stamped = clock.stamp(instant).media_time
-    assert stamped is not None
-    # The reference itself is only known to within a poll, which covers twice the media at 2x.
-    assert abs(stamped - own) < TOLERANCE * max(1.0, clock.rate), (stamped, own)
-    return own
 
 
 def test_spec_with_password() -> None:
@@ -78,13 +64,13 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         assert first.media == video.name and first.player == "vlc"
         assert first.media_duration is not None and 20 <= first.media_duration <= 21
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, vlc)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, vlc)
 
         stamps.mark()
         await vlc.command("pl_forcepause")
         await stamps.until(lambda s: s.playback == "paused", "paused")
-        held = await assert_in_step(clock, vlc, playing=False)
+        held = await assert_vlc_in_step(clock, vlc, playing=False)
         await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
         assert abs(stamps.now().media_time - held) < 0.05
 
@@ -93,17 +79,17 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         assert stamps.flagged_since_mark()
         await vlc.command("pl_forceresume")
         await stamps.until(lambda s: s.playback == "playing", "playing again")
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, vlc)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, vlc)
 
         stamps.mark()
         await vlc.command("rate", "2")
         await stamps.until(lambda s: clock.rate == 2.0, "2x")
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        start = await assert_in_step(clock, vlc)
+        await asyncio.sleep(VLC_SETTLE)
+        start = await assert_vlc_in_step(clock, vlc)
         await asyncio.sleep(0.5)
-        end = await assert_in_step(clock, vlc)
+        end = await assert_vlc_in_step(clock, vlc)
         assert end - start > 0.6
 
         await vlc.stop()
@@ -113,8 +99,8 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         await vlc.start()
         await stamps.until(lambda s: s.playback == "playing" and s.media_time > 0.5, "reconnect")
         assert stamps.flagged_since_mark()
-        await asyncio.sleep(SETTLE)
-        await assert_in_step(clock, vlc)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_vlc_in_step(clock, vlc)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
