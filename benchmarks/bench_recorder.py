@@ -31,11 +31,10 @@ from microdial.payloads import Sample, SampleBatch
 from microdial.recording import SAMPLE_COLUMNS, csv_lines, sample_row, samples_file
 from microdial.topics import dial_topic
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.players.support import CHROMIUM_ARGS
+
 T0 = 1_763_700_000.0
-CHROMIUM_ARGS = [
-    *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
-    *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
-]
 
 
 def dial_samples(session: str, dial: str, count: int) -> list[Sample]:

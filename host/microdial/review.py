@@ -168,6 +168,7 @@ class ReviewServer:
         app.router.add_get("/", self.index)
         app.router.add_get("/traces", self.traces)
         app.router.add_get("/video", self.serve_video)
+        app.router.add_get("/panel.js", self.asset)
         app.router.add_get("/review.js", self.asset)
         app.router.add_get("/viewer.css", self.asset)
         return app

@@ -10,17 +10,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from microdial.apps.view import ViewSettings, serve
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.players.support import CHROMIUM_ARGS
 
 
 @contextlib.asynccontextmanager

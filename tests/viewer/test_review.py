@@ -21,9 +21,8 @@ from microdial.cli import main
 from microdial.payloads import DialEvent
 from microdial.recorder import SessionRecord
 from microdial.review import downsample, load_recording, open_review, serve_review
+from tests.players.support import CHROMIUM_ARGS
 from tests.recorder.conftest import T0, make_samples
-
-from .conftest import CHROMIUM_ARGS
 
 SECONDS = 10
 RATE = 100
@@ -106,7 +105,7 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
+            args=CHROMIUM_ARGS,
         )
         try:
             yield chromium

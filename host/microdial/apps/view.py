@@ -223,6 +223,7 @@ class Viewer:
         app = web.Application()
         app.router.add_get("/", self.index)
         app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/panel.js", self.asset)
         app.router.add_get("/viewer.js", self.asset)
         app.router.add_get("/viewer.css", self.asset)
         return app

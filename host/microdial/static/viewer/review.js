@@ -5,8 +5,7 @@
 "use strict";
 
 (function () {
-  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
-  const MIN = -50, MAX = 50;
+  const { COLORS, axes } = window.microdialPanel;
   const DETAIL_SPAN = 60; // seconds shown around the cursor
   const MARGIN = { left: 34, right: 8, top: 14, bottom: 18 };
 
@@ -158,21 +157,6 @@
   }
 
   // -- drawing -------------------------------------------------------------------------
-  function sized(canvas) {
-    const ratio = window.devicePixelRatio || 1;
-    const w = Math.round(canvas.clientWidth * ratio), h = Math.round(canvas.clientHeight * ratio);
-    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    return { ctx: ctx, w: canvas.clientWidth, h: canvas.clientHeight };
-  }
-
-  function niceStep(raw) {
-    const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
-    for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
-    return 10 * p;
-  }
-
   function clock(t) {
     const s = Math.round(t);
     const m = Math.floor(Math.abs(s) / 60), r = Math.abs(s) % 60;
@@ -180,24 +164,8 @@
   }
 
   function drawPanel(canvas, x0, x1, loaded) {
-    const { ctx, w, h } = sized(canvas);
-    const { left, right, top, bottom } = MARGIN;
-    const pw = w - left - right, ph = h - top - bottom;
-    const sx = (x) => left + (x - x0) / (x1 - x0 || 1) * pw;
-    const sy = (v) => top + (MAX - v) / (MAX - MIN) * ph;
-    ctx.clearRect(0, 0, w, h);
-    ctx.font = "10px sans-serif";
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = "#e4e4e4";
-    ctx.fillStyle = "#666";
-    for (const v of [MIN, -25, 0, 25, MAX]) {
-      ctx.beginPath(); ctx.moveTo(left, sy(v)); ctx.lineTo(w - right, sy(v)); ctx.stroke();
-      ctx.fillText(String(v), 4, sy(v) + 3);
-    }
-    const step = niceStep((x1 - x0) / 10);
-    for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
-      ctx.fillText(step < 1 ? t.toFixed(1) : clock(t), sx(t) - 8, h - 5);
-    }
+    const { ctx, h, pw, ph, sx, sy } = axes(canvas, x0, x1, MARGIN, 10, (t, step) => (step < 1 ? t.toFixed(1) : clock(t)));
+    const { left, top } = MARGIN;
     for (const m of state.marks) {
       if (m.x < x0 || m.x > x1) continue;
       const d = dials.get(m.dial);

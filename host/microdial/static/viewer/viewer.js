@@ -3,8 +3,7 @@
 "use strict";
 
 (function () {
-  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
-  const MIN = -50, MAX = 50;
+  const { COLORS, axes } = window.microdialPanel;
   const WHOLE_LIMIT = 8000; // points per dial kept for the whole-session panel
 
   const params = new URLSearchParams(location.search);
@@ -99,34 +98,10 @@
   }
 
   // -- drawing ------------------------------------------------------------------------
-  function sized(canvas) {
-    const ratio = window.devicePixelRatio || 1;
-    const w = Math.round(canvas.clientWidth * ratio), h = Math.round(canvas.clientHeight * ratio);
-    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    return { ctx: ctx, w: canvas.clientWidth, h: canvas.clientHeight };
-  }
-
   function drawPanel(canvas, x0, x1, pick) {
-    const { ctx, w, h } = sized(canvas);
-    const left = 34, right = 6, top = 6, bottom = 18;
-    const pw = w - left - right, ph = h - top - bottom;
-    const sx = (x) => left + (x - x0) / (x1 - x0 || 1) * pw;
-    const sy = (v) => top + (MAX - v) / (MAX - MIN) * ph;
-    ctx.clearRect(0, 0, w, h);
-    ctx.font = "10px sans-serif";
-    ctx.fillStyle = "#666";
-    ctx.strokeStyle = "#e4e4e4";
-    ctx.lineWidth = 1;
-    for (const v of [MIN, -25, 0, 25, MAX]) {
-      ctx.beginPath(); ctx.moveTo(left, sy(v)); ctx.lineTo(w - right, sy(v)); ctx.stroke();
-      ctx.fillText(String(v), 4, sy(v) + 3);
-    }
-    const step = niceStep((x1 - x0) / 8);
-    for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
-      ctx.fillText(t.toFixed(step < 1 ? 1 : 0), sx(t) - 8, h - 5);
-    }
+    const margin = { left: 34, right: 6, top: 6, bottom: 18 };
+    const { ctx, ph, sx, sy } = axes(canvas, x0, x1, margin, 8, (t, step) => t.toFixed(step < 1 ? 1 : 0));
+    const top = margin.top;
     for (const e of events) {
       if (e.x < x0 || e.x > x1 || !dials.has(e.dial)) continue;
       ctx.strokeStyle = e.kind === "button" ? dials.get(e.dial).color : "#bbb";
@@ -150,12 +125,6 @@
       }
       ctx.stroke();
     }
-  }
-
-  function niceStep(raw) {
-    const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
-    for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
-    return 10 * p;
   }
 
   function frame() {
