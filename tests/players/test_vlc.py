@@ -40,6 +40,21 @@ def test_duration_from_floored_values() -> None:
     assert abs(duration.value - 20.4) < 0.05
 
 
+def test_file_still_opening_is_no_position() -> None:
+    # What VLC's status.json said right after a restart while it opened the file (seen in a CI
+    # run): playing, length and time -1. That length once stuck as the duration, so every stamp
+    # afterwards was capped at -1 s.
+    clock = VlcClock(now=lambda: 0.0)
+    clock._on_online()
+    meta = {"category": {"meta": {"filename": "test-25fps.mp4"}}}
+    opening = {"state": "playing", "position": 0.0, "length": -1, "time": -1, "rate": 1, "information": meta}
+    clock._status(opening, 1.0)
+    assert clock.stamp(1.0).playback == "no-player"
+    clock._status({**opening, "position": 0.05, "length": 20, "time": 1}, 1.1)
+    stamp = clock.stamp(1.1)
+    assert stamp.media_duration == 20 and stamp.media_time == pytest.approx(1.0)
+
+
 async def test_wrong_password_is_no_player(vlc: VlcProcess) -> None:
     clock = VlcClock(vlc.url, "wrong")
     task = asyncio.create_task(clock.run())

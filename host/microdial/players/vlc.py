@@ -47,7 +47,7 @@ class Duration:
     """The real duration from whole-second `length` and (floored `time`, `position`) pairs."""
 
     def __init__(self, length: int) -> None:
-        self.length = float(length)
+        self.reported = length
         # Whether VLC rounds or floors `length` depends on the version: allow both.
         self.low = length - 0.5
         self.high = length + 1.0
@@ -64,7 +64,7 @@ class Duration:
     @property
     def value(self) -> float:
         """The reported length until the pairs rule it out, then the nearest duration they allow."""
-        return min(max(self.length, self.low), self.high)
+        return min(max(float(self.reported), self.low), self.high)
 
 
 class VlcClock(AnchoredClock):
@@ -123,13 +123,20 @@ class VlcClock(AnchoredClock):
         position = status.get("position")
         length = status.get("length")
         whole = status.get("time")
-        if state == "stopped" or not isinstance(position, int | float) or not isinstance(length, int):
+        if (
+            state == "stopped"
+            or not isinstance(position, int | float)
+            or not isinstance(length, int)
+            # While a file is opening VLC reports -1 for length and time: no position yet.
+            or position < 0
+            or length <= 0
+        ):
             self._on_position(None, sampled)
             self._last_sampled = sampled
             self._last_position = None
             return
         media = self._media_name(status)
-        if self._duration is None or media != self.media:
+        if self._duration is None or media != self.media or length != self._duration.reported:
             self._duration = Duration(length)
             self._points.clear()
         if isinstance(whole, int):
