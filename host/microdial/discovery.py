@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from microdial.errors import ConfigError, TransportError
 from microdial.payloads import Code
-from microdial.transports.base import Transport
+from microdial.transports.base import Receiver, Transport
 from microdial.transports.serial import DATA_INTERFACE, SerialTransport
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _hid_factory(path: bytes) -> TransportFactory:
 class _Absent(SerialTransport):
     """The port of a dial that is unplugged now: opening it fails until it returns."""
 
-    async def open(self) -> None:
+    async def open(self, receiver: Receiver) -> None:
         raise TransportError(f"{self.location} is unplugged")
 
 

@@ -81,6 +81,8 @@ class DialRunner:
         self.device_dropped_records = 0
         self._sink_task: asyncio.Task[None] | None = None
         self._transport: Transport | None = None
+        # Ends _serve: set by connection_lost, or with the error a record's handling raised.
+        self._lost: asyncio.Future[None] | None = None
         self._early: list[SampleRecord] = []
         self._last_device_time: float | None = None
         self._tokens = itertools.count(1)
@@ -95,8 +97,9 @@ class DialRunner:
         try:
             while True:
                 transport = self._open_transport()
+                lost = self._lost = asyncio.get_running_loop().create_future()
                 try:
-                    await transport.open()
+                    await transport.open(self)
                 except TransportError as err:
                     log.debug("%s", err)
                     await asyncio.sleep(delay)
@@ -104,7 +107,7 @@ class DialRunner:
                     continue
                 delay = self._options.reopen_min
                 try:
-                    await self._serve(transport)
+                    await self._serve(transport, lost)
                 except TransportError as err:
                     log.warning("dial %s: %s; waiting for it to return", self._name, err)
                 finally:
@@ -129,7 +132,8 @@ class DialRunner:
     def _name(self) -> str:
         return self.key.dial if self.key else "(not yet identified)"
 
-    async def _serve(self, transport: Transport) -> None:
+    async def _serve(self, transport: Transport, lost: asyncio.Future[None]) -> None:
+        """Keep the dial identified, synced and reported on while data_received handles its records."""
         self._transport = transport
         self.identified.clear()
         # Sequence and clock state carry over: a gap across the unplug is counted, and a
@@ -140,11 +144,7 @@ class DialRunner:
             asyncio.create_task(self._status_loop()),
         ]
         try:
-            while True:
-                data = await transport.read()
-                arrival = time.monotonic()
-                for record in self.decoder.feed(data):
-                    self._handle(record, arrival)
+            await lost
         finally:
             for task in tasks:
                 task.cancel()
@@ -159,7 +159,25 @@ class DialRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.identified.wait(), self._options.identify_timeout)
 
-    # -- records ----------------------------------------------------------------------
+    # -- records: the transport's Receiver ----------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        arrival = time.monotonic()
+        lost = self._lost
+        if lost is None or lost.done():
+            return
+        try:
+            for record in self.decoder.feed(data):
+                self._handle(record, arrival)
+        except Exception as err:
+            # A bug, not a device fault: it ends run() as it would have in a reading task, and
+            # serve() reports it and starts the dial again.
+            lost.set_exception(err)
+
+    def connection_lost(self, error: TransportError) -> None:
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_exception(error)
+
     def _handle(self, record: Record, arrival: float) -> None:
         match record:
             case SampleRecord():

@@ -27,7 +27,7 @@ from microdial.cli import main
 from microdial.decoder import Identity
 from microdial.sim.runner import SimulatedDial
 from microdial.transports.serial import SerialTransport
-from tests.host.support import make_dial
+from tests.host.support import Chunks, make_dial
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ async def test_a_port_without_a_dial_behind_it_fails_with_advice(silent_pty: str
 async def test_a_port_held_by_another_program_is_a_warning(dial: SimulatedDial) -> None:
     assert dial.path is not None
     holder = SerialTransport(dial.path)
-    await holder.open()
+    await holder.open(Chunks())
     try:
         (check,) = await check_port(dial.path, timeout=1.0)
     finally:

@@ -19,6 +19,7 @@ from microdial.errors import TransportError
 from microdial.sim import fakes
 from microdial.transports import hid as hid_transport
 from microdial.transports.hid import HidTransport, find_hid_dials, pack_reports
+from tests.host.support import Chunks
 
 fakes.install()
 
@@ -93,42 +94,42 @@ def usb_dial() -> Iterator[Any]:
 
 
 @pytest.fixture
-async def transport(usb_dial: Any) -> AsyncIterator[tuple[HidTransport, FakeHidapiDevice]]:
-    device = FakeHidapiDevice(usb_dial)
+async def transport(usb_dial: Any) -> AsyncIterator[tuple[HidTransport, FakeHidapiDevice, Chunks]]:
+    device, chunks = FakeHidapiDevice(usb_dial), Chunks()
     opened = HidTransport(PATH, device_factory=lambda: device)
-    await opened.open()
-    yield opened, device
+    await opened.open(chunks)
+    yield opened, device, chunks
     await opened.close()
 
 
-async def next_record(t: HidTransport, framer: Framer, kind: str, pending: list[Any]) -> list[Any]:
+async def next_record(chunks: Chunks, framer: Framer, kind: str, pending: list[Any]) -> list[Any]:
     async def find() -> list[Any]:
         while True:
             while pending:
                 got = pending.pop(0)
                 if got[0] == kind:
                     return list(got[1])
-            pending.extend(framer.feed(await t.read()))
+            pending.extend(framer.feed(await chunks.get()))
 
     return await asyncio.wait_for(find(), 3)
 
 
 async def test_streams_and_answers_commands(transport: Any) -> None:
-    t, _ = transport
+    t, _, chunks = transport
     framer, pending = Framer(), []
-    assert (await next_record(t, framer, "ID", pending))[2:4] == ["ABCD", "encoder"]
-    await next_record(t, framer, "S", pending)
+    assert (await next_record(chunks, framer, "ID", pending))[2:4] == ["ABCD", "encoder"]
+    await next_record(chunks, framer, "S", pending)
     await t.write(encode("PING", (99,)))
-    assert (await next_record(t, framer, "PONG", pending))[0] == 99
+    assert (await next_record(chunks, framer, "PONG", pending))[0] == 99
     await t.write(encode("RATE", (100,)))
-    assert await next_record(t, framer, "ACK", pending) == ["RATE", "ok", "100"]
+    assert await next_record(chunks, framer, "ACK", pending) == ["RATE", "ok", "100"]
     assert framer.bad_records == 0
 
 
 async def test_keepalives_go_out_without_any_command(usb_dial: Any) -> None:
     device = FakeHidapiDevice(usb_dial)
     t = HidTransport(PATH, device_factory=lambda: device, keepalive_s=0.05)
-    await t.open()
+    await t.open(Chunks())
     try:
         assert device.writes == [hid_transport.KEEPALIVE]  # at once on open: the dial starts streaming
         for _ in range(100):
@@ -142,12 +143,12 @@ async def test_keepalives_go_out_without_any_command(usb_dial: Any) -> None:
 
 
 async def test_unplugged_dial_is_a_transport_error(transport: Any) -> None:
-    t, device = transport
+    t, device, chunks = transport
     framer, pending = Framer(), []
-    await next_record(t, framer, "S", pending)
+    await next_record(chunks, framer, "S", pending)
     device.gone = True
     with pytest.raises(TransportError, match="went away"):
-        await asyncio.wait_for(next_record(t, framer, "never", pending), 3)
+        await asyncio.wait_for(next_record(chunks, framer, "never", pending), 3)
     with pytest.raises(TransportError, match="cannot write"):
         await t.write(encode("IDENT"))
 
@@ -155,7 +156,7 @@ async def test_unplugged_dial_is_a_transport_error(transport: Any) -> None:
 async def test_open_failure_is_clear(usb_dial: Any) -> None:
     t = HidTransport(b"/dev/hidraw-missing", device_factory=lambda: FakeHidapiDevice(usb_dial))
     with pytest.raises(TransportError, match="cannot open HID dial /dev/hidraw-missing"):
-        await t.open()
+        await t.open(Chunks())
 
 
 def test_pack_reports_splits_long_data() -> None:

@@ -11,6 +11,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from microdial.errors import TransportError
 from microdial.sim.rater import RandomRater, Rater
 from microdial.sim.runner import SimulatedDial
 
@@ -37,6 +38,26 @@ def make_dial(
         rater or RandomRater(role, seed=seed), rate_hz=rate_hz, seed=seed, on_write=log, **kwargs
     )  # type: ignore[arg-type]
     return dial, log
+
+
+class Chunks:
+    """A transport's Receiver for tests that read what arrives in order, as a pull reader would."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes | TransportError] = asyncio.Queue()
+
+    def data_received(self, data: bytes) -> None:
+        self._queue.put_nowait(data)
+
+    def connection_lost(self, error: TransportError) -> None:
+        self._queue.put_nowait(error)
+
+    async def get(self) -> bytes:
+        """The next chunk; raises the error that ended the stream once everything before it was read."""
+        item = await self._queue.get()
+        if isinstance(item, TransportError):
+            raise item
+        return item
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

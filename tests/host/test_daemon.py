@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from microdial.apps.daemon import discoverer, serve
 from microdial.discovery import DialEntry, PortDiscovery, RoleMap
+from microdial.payloads import Sample
 from microdial.pipeline import DialRunner, RunnerOptions
 from microdial.sinks.base import Sink
 from microdial.sinks.memory import MemorySink
 from microdial.stamp import DialKey
-from microdial.transports.base import Transport
+from microdial.transports.base import Receiver, Transport
 from microdial.transports.serial import SerialTransport
 from tests.host.support import make_dial, wait_for
 
@@ -66,11 +69,8 @@ class Exploding(Transport):
 
     location = "exploding"
 
-    async def open(self) -> None:
+    async def open(self, receiver: Receiver) -> None:
         raise RuntimeError("bug in a transport")
-
-    async def read(self) -> bytes:
-        raise AssertionError
 
     async def write(self, data: bytes) -> None:
         raise AssertionError
@@ -97,6 +97,37 @@ async def test_one_dials_fault_never_stalls_another() -> None:
         dial.stop()
     seqs = [s.seq for s in healthy_sink.samples]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+class FailsOnce(MemorySink):
+    """A sink with a bug that shows once, while the dial's bytes are being handled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def put_sample(self, sample: Sample) -> None:
+        if not self.failed and len(self.samples) == 50:
+            self.failed = True
+            raise RuntimeError("bug in a sink")
+        super().put_sample(sample)
+
+
+async def test_a_bug_while_handling_records_restarts_that_dial(caplog: pytest.LogCaptureFixture) -> None:
+    dial, _ = make_dial()
+    path = dial.start()
+    sink = FailsOnce()
+    runner = DialRunner(lambda: SerialTransport(path), "S9", "client", lambda key: sink, options=FAST)
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(serve([runner], stop, scan_interval=0.05))
+    try:
+        await wait_for(lambda: len(sink.samples) > 100, what="samples after the restart")
+    finally:
+        stop.set()
+        await daemon
+        dial.stop()
+    assert sink.failed
+    assert "RuntimeError('bug in a sink'); restarting it" in caplog.text
 
 
 async def test_unplug_and_replug_a_hundred_times(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from microdial.apps.daemon import check_ports
 from microdial.discovery import PortDiscovery
 from microdial.errors import ConfigError, TransportError
 from microdial.transports.serial import SerialTransport
+from tests.host.support import Chunks
 
 
 @pytest.fixture
@@ -27,13 +28,13 @@ def pty_pair():  # type: ignore[no-untyped-def]
 
 async def test_reads_and_writes_bytes(pty_pair) -> None:  # type: ignore[no-untyped-def]
     master, path = pty_pair
-    transport = SerialTransport(path)
-    await transport.open()
+    transport, chunks = SerialTransport(path), Chunks()
+    await transport.open(chunks)
     try:
         os.write(master, b"$S,1,2,3*ABCD\r\n")
         received = b""
         while len(received) < 15:
-            received += await transport.read()
+            received += await chunks.get()
         assert received == b"$S,1,2,3*ABCD\r\n"
         await transport.write(b"$ZERO*BEFB\r\n")
         assert os.read(master, 100) == b"$ZERO*BEFB\r\n"
@@ -43,20 +44,20 @@ async def test_reads_and_writes_bytes(pty_pair) -> None:  # type: ignore[no-unty
 
 async def test_port_that_goes_away_raises_transport_error(pty_pair) -> None:  # type: ignore[no-untyped-def]
     master, path = pty_pair
-    transport = SerialTransport(path)
-    await transport.open()
+    transport, chunks = SerialTransport(path), Chunks()
+    await transport.open(chunks)
     os.write(master, b"hello")
-    assert await transport.read() == b"hello"
+    assert await chunks.get() == b"hello"
     os.close(master)  # the far end closes, like a dial being unplugged
     with pytest.raises(TransportError, match="went away"):
         while True:
-            await transport.read()
+            await chunks.get()
     await transport.close()
 
 
 async def test_missing_port_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TransportError, match="plugged in"):
-        await SerialTransport(str(tmp_path / "ttyACM9")).open()
+        await SerialTransport(str(tmp_path / "ttyACM9")).open(Chunks())
     with pytest.raises(TransportError, match="--port"):
         check_ports(str(tmp_path / "ttyACM9"))
 

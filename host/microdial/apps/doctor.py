@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiomqtt
 from pydantic import Field
@@ -115,8 +115,9 @@ async def check_port(path: str, timeout: float) -> list[Check]:
     if denied is not None:
         return [Check("FAIL", path, denied)]
     transport = SerialTransport(path)
+    dial = _DialProbe(transport)
     try:
-        await transport.open()
+        await transport.open(dial)
     except TransportError as err:
         if "lock" in str(err).lower():
             return [
@@ -126,14 +127,7 @@ async def check_port(path: str, timeout: float) -> list[Check]:
             ]
         return [Check("FAIL", path, str(err))]
     try:
-        dial = _DialProbe(transport)
-        reader = asyncio.create_task(dial.read())
-        try:
-            return await dial.examine(path, timeout)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TransportError):
-                await reader
+        return await dial.examine(path, timeout)
     except TransportError as err:
         return [Check("FAIL", path, f"{err}")]
     finally:
@@ -141,7 +135,7 @@ async def check_port(path: str, timeout: float) -> list[Check]:
 
 
 class _DialProbe:
-    """Feeds a port's records to waiters: the first ID, and PONGs by token."""
+    """The port's Receiver: hands its records to waiters, the first ID and PONGs by token."""
 
     def __init__(self, transport: SerialTransport) -> None:
         self._transport = transport
@@ -149,17 +143,21 @@ class _DialProbe:
         self._identity: asyncio.Future[Identity] = asyncio.get_running_loop().create_future()
         self._pongs: dict[int, asyncio.Future[float]] = {}
 
-    async def read(self) -> None:
-        while True:
-            data = await self._transport.read()
-            arrival = time.monotonic()
-            for record in self._decoder.feed(data):
-                if isinstance(record, Identity) and not self._identity.done():
-                    self._identity.set_result(record)
-                elif isinstance(record, Pong):
-                    waiter = self._pongs.pop(record.token, None)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(arrival)
+    def data_received(self, data: bytes) -> None:
+        arrival = time.monotonic()
+        for record in self._decoder.feed(data):
+            if isinstance(record, Identity) and not self._identity.done():
+                self._identity.set_result(record)
+            elif isinstance(record, Pong):
+                waiter = self._pongs.pop(record.token, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(arrival)
+
+    def connection_lost(self, error: TransportError) -> None:
+        waiters: list[asyncio.Future[Any]] = [self._identity, *self._pongs.values()]
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     async def examine(self, path: str, timeout: float) -> list[Check]:
         await self._transport.write(encode("IDENT"))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from microdial.errors import TransportError, TransportUnavailable
-from microdial.transports.base import ChunkQueue, Transport
+from microdial.transports.base import Receiver, Transport
 
 USAGE_PAGE = 0xFF00
 USAGE = 0x01
@@ -67,10 +67,10 @@ class HidTransport(Transport):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._chunks = ChunkQueue()
+        self._receiver: Receiver | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def open(self) -> None:
+    async def open(self, receiver: Receiver) -> None:
         factory = self._factory or _hidapi().device
         device = factory()
         try:
@@ -80,6 +80,7 @@ class HidTransport(Transport):
                 f"cannot open HID dial {self.location}: {err} (is it plugged in, and readable by you? see hardware/99-microdial.rules)"
             ) from None
         self._device = device
+        self._receiver = receiver
         self._loop = asyncio.get_running_loop()
         self._stop.clear()
         self._send(KEEPALIVE)
@@ -92,9 +93,19 @@ class HidTransport(Transport):
         if written < 0:
             raise OSError(f"write returned {written}")
 
-    def _deliver(self, item: bytes | BaseException) -> None:
+    def _deliver(self, item: bytes | TransportError) -> None:
+        """From the reader thread to the receiver, on the event loop."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._chunks.put, item)
+        self._loop.call_soon_threadsafe(self._hand_over, item)
+
+    def _hand_over(self, item: bytes | TransportError) -> None:
+        receiver = self._receiver
+        if receiver is None:
+            return  # closed meanwhile: the caller asked for nothing more
+        if isinstance(item, TransportError):
+            receiver.connection_lost(item)
+        else:
+            receiver.data_received(item)
 
     def _reader(self) -> None:
         next_keepalive = time.monotonic() + self.keepalive_s
@@ -117,11 +128,6 @@ class HidTransport(Transport):
             if count:
                 self._deliver(bytes(report[1 : 1 + count]))
 
-    async def read(self) -> bytes:
-        if self._device is None:
-            raise TransportError(f"{self.location} is not open")
-        return await self._chunks.get()
-
     async def write(self, data: bytes) -> None:
         if self._device is None:
             raise TransportError(f"{self.location} is not open")
@@ -135,6 +141,7 @@ class HidTransport(Transport):
         if self._device is None:
             return
         self._stop.set()
+        self._receiver = None
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
             self._thread = None

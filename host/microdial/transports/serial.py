@@ -11,7 +11,7 @@ import serial
 import serial.tools.list_ports
 
 from microdial.errors import TransportError
-from microdial.transports.base import ChunkQueue, Transport
+from microdial.transports.base import Receiver, Transport
 
 # CircuitPython names its second CDC interface so; the console's is "CircuitPython CDC control".
 DATA_INTERFACE = "CircuitPython CDC2"
@@ -29,9 +29,8 @@ class SerialTransport(Transport):
         self.location = path
         self._port: serial.Serial | None = None
         self._fd = -1
-        self._chunks = ChunkQueue()
 
-    async def open(self) -> None:
+    async def open(self, receiver: Receiver) -> None:
         if not Path(self.location).exists():
             raise TransportError(f"no serial port {self.location}: is the dial plugged in?")
         try:
@@ -48,9 +47,9 @@ class SerialTransport(Transport):
             raise TransportError(f"cannot open {self.location}: {err}{hint}") from None
         self._port = port
         self._fd = port.fileno()
-        asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
+        asyncio.get_running_loop().add_reader(self._fd, self._on_readable, receiver)
 
-    def _on_readable(self) -> None:
+    def _on_readable(self, receiver: Receiver) -> None:
         try:
             data = os.read(self._fd, 65536)
         except BlockingIOError:
@@ -58,22 +57,19 @@ class SerialTransport(Transport):
         except OSError as err:
             # EIO is what a pty or a USB CDC port gives once the other end is gone.
             self._stop_reading()
-            self._chunks.put(TransportError(f"{self.location} went away: {os.strerror(err.errno or 0)}"))
+            receiver.connection_lost(
+                TransportError(f"{self.location} went away: {os.strerror(err.errno or 0)}")
+            )
             return
         if not data:
             self._stop_reading()
-            self._chunks.put(TransportError(f"{self.location} went away"))
+            receiver.connection_lost(TransportError(f"{self.location} went away"))
             return
-        self._chunks.put(data)
+        receiver.data_received(data)
 
     def _stop_reading(self) -> None:
         if self._fd >= 0:
             asyncio.get_running_loop().remove_reader(self._fd)
-
-    async def read(self) -> bytes:
-        if self._port is None:
-            raise TransportError(f"{self.location} is not open")
-        return await self._chunks.get()
 
     async def write(self, data: bytes) -> None:
         if self._port is None:
