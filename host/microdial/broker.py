@@ -106,7 +106,7 @@ class MqttClient(aiomqtt.Client):
 
     def _fail_pending(self, disconnected: asyncio.Future[None]) -> None:
         for pending in list(self._pending_publishes.values()):
-            if isinstance(pending, _Acknowledgement):
+            if isinstance(pending, Delivery):
                 pending.fail(aiomqtt.MqttError("Connection lost before the broker acknowledged"))
 
     async def publish(
@@ -126,9 +126,25 @@ class MqttClient(aiomqtt.Client):
         aiomqtt waits on an asyncio.Event through asyncio.wait_for, which on Python 3.11 starts a
         task per message; asyncio.timeout around a future does the same job without one.
         """
-        if args or kwargs or self._outgoing_calls_sem is not None or qos == 0:
+        if args or kwargs or self._outgoing_calls_sem is not None:
             await super().publish(topic, payload, qos, retain, properties, *args, timeout=timeout, **kwargs)
             return
+        await self.delivered(self.send(topic, payload, qos, retain, properties), timeout)
+
+    def send(
+        self,
+        topic: str,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> Delivery:
+        """Hand a message to the socket now, without leaving the caller's loop step.
+
+        For a caller on the event loop that must not wait a step before the message leaves (the
+        daemon's sinks): the message is on the wire, or in paho's queue when the socket is full,
+        when this returns. delivered() then waits for the broker's acknowledgement.
+        """
         if self._disconnected.done():
             raise aiomqtt.MqttError("Connection lost")
         self._publishing = True
@@ -142,17 +158,22 @@ class MqttClient(aiomqtt.Client):
             self._write_queued(self._client, None, self._client.socket())
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise MqttCodeError(info.rc, "Could not publish message")
+        delivery = Delivery(info.mid, self._loop.create_future())
         if info.is_published():
-            return
-        acknowledged = _Acknowledgement(self._loop.create_future())
-        self._pending_publishes[info.mid] = acknowledged  # type: ignore[assignment]
+            delivery.set()
+        else:
+            self._pending_publishes[info.mid] = delivery  # type: ignore[assignment]
+        return delivery
+
+    async def delivered(self, delivery: Delivery, timeout: float | None = None) -> None:
+        """Wait until the broker acknowledged what send() handed over (QoS 0: until it was written)."""
         try:
             async with asyncio.timeout(self.timeout if timeout is None else timeout):
-                await acknowledged.future
+                await delivery.future
         except TimeoutError:
             raise aiomqtt.MqttError("Operation timed out") from None
         finally:
-            self._pending_publishes.pop(info.mid, None)
+            self._pending_publishes.pop(delivery.mid, None)
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         # paho reads every packet with two or three recv calls (type, length, body) and aiomqtt
@@ -217,12 +238,16 @@ class _ReadAheadSocket:
         return getattr(self._sock, name)
 
 
-class _Acknowledgement:
-    """Stands where aiomqtt keeps an asyncio.Event per pending publish: its on_publish calls set()."""
+class Delivery:
+    """A message MqttClient.send() handed over; its future completes when the broker acknowledged it.
 
-    __slots__ = ("future",)
+    It stands where aiomqtt keeps an asyncio.Event per pending publish: aiomqtt's on_publish calls set().
+    """
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
+    __slots__ = ("future", "mid")
+
+    def __init__(self, mid: int, future: asyncio.Future[None]) -> None:
+        self.mid = mid
         self.future = future
 
     def set(self) -> None:
@@ -234,7 +259,7 @@ class _Acknowledgement:
             self.future.set_exception(error)
 
 
-def mqtt_client(address: BrokerAddress, *, ca_file: Path | None = None, **options: Any) -> aiomqtt.Client:
+def mqtt_client(address: BrokerAddress, *, ca_file: Path | None = None, **options: Any) -> MqttClient:
     """An aiomqtt client for address, with its credentials and TLS; options go to aiomqtt.Client."""
     return MqttClient(
         address.host,

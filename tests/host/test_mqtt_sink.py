@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 import pytest
 
 from microdial.broker import BrokerAddress, MosquittoProcess, amqtt_broker
@@ -152,5 +156,41 @@ async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type:
         assert not await sink.flush(1.5)
         assert (sink.queued, sink.published, sink.connected) == (1, 0, False)
     finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProcess) -> None:
+    """A changed value is on the wire when put_sample returns; a repeat waits for its window.
+
+    The event loop is kept blocked after put_sample, so no task of the sink can run meanwhile;
+    a subscriber on a thread of its own (paho's network loop) receives the change all the same.
+    """
+    received: queue.Queue[bytes] = queue.Queue()
+    subscribed = threading.Event()
+    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    subscriber.on_subscribe = lambda *args: subscribed.set()
+    subscriber.on_message = lambda client, userdata, message: received.put(message.payload)
+    subscriber.connect("127.0.0.1", mosquitto.port)
+    subscriber.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
+    subscriber.loop_start()
+    sink = MqttSink(mosquitto.address, "S1", "AB12", MqttOptions(batch_window=0.02))
+    task = asyncio.create_task(sink.run())
+    try:
+        assert subscribed.wait(5)
+        sink.put_sample(sample(1))
+        assert await sink.flush(5)
+        assert [s.seq for s in parse_samples(received.get(timeout=5))] == [1]
+        sink.put_sample(sample(2).model_copy(update={"value": sample(1).value}))
+        time.sleep(0.2)  # blocks the loop: the repeat waits for its window
+        assert received.empty()
+        sink.put_sample(sample(3))  # a change: it and the repeat leave together, at once
+        batch = received.get(timeout=1.0)  # blocks the loop too
+        assert [s.seq for s in parse_samples(batch)] == [2, 3]
+        assert await sink.flush(5)
+        assert sink.published == 3
+    finally:
+        subscriber.loop_stop()
+        subscriber.disconnect()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

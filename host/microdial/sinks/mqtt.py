@@ -1,9 +1,11 @@
-"""Publishing one dial to MQTT: a bounded in-order queue drained by one task that reconnects.
+"""Publishing one dial to MQTT: a bounded in-order queue, one batch in flight, one task that reconnects.
 
-Samples leave the queue only once the broker acknowledged them (QoS 1), so a
-broker that goes away loses nothing that fits the queue: after reconnecting the
-same batches go out again, in order. A batch in flight at the moment of the
-disconnect can reach subscribers twice; they de-duplicate by (dial, seq).
+A sample that changes the value is sent from put_sample itself, in the loop step that read it
+from the dial, when no batch is in flight; the task then waits for the acknowledgement. Samples
+leave the queue only once the broker acknowledged them (QoS 1), so a broker that goes away loses
+nothing that fits the queue: after reconnecting the same batches go out again, in order. A batch
+in flight at the moment of the disconnect can reach subscribers twice; they de-duplicate by
+(dial, seq).
 
 With a spool, samples taken while the broker is unreachable go to disk instead of
 memory, and what waited in memory is spilled there when the connection drops, so they
@@ -15,6 +17,7 @@ than everything in the spool: the spool drains first, then memory, and order hol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -27,8 +30,8 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from microdial.broker import BrokerAddress, mqtt_client
-from microdial.payloads import DialEvent, DialStatus, Sample, SampleBatch
+from microdial.broker import BrokerAddress, Delivery, MqttClient, mqtt_client
+from microdial.payloads import DialEvent, DialStatus, Sample, batch_json
 from microdial.sinks.base import Sink
 from microdial.spool import Spool
 from microdial.topics import Channel, dial_topic
@@ -90,6 +93,9 @@ class MqttSink(Sink):
         self.published = 0  # samples the broker acknowledged
         self._last_value: int | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._client: MqttClient | None = None  # while connected
+        # The batch at the queue's head that was sent and awaits the broker's acknowledgement.
+        self._in_flight: tuple[Delivery, int] | None = None
 
     # -- Sink -------------------------------------------------------------------------
     def put_sample(self, sample: Sample) -> None:
@@ -110,12 +116,19 @@ class MqttSink(Sink):
         changed = sample.value != self._last_value
         self._last_value = sample.value
         if changed or self._options.batch_window <= 0:
-            self._wake.set()
+            self._send_now()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._options.batch_window, self._window_ends)
+            self._timer = asyncio.get_running_loop().call_later(self._options.batch_window, self._send_now)
 
-    def _window_ends(self) -> None:
+    def _send_now(self) -> None:
+        """Send the queue's head at once when the connection is free for it, else leave it to run()."""
         self._timer = None
+        client = self._client
+        spooled = self._spool is not None and len(self._spool) > 0
+        if client is not None and self._in_flight is None and self._samples and not spooled:
+            # A connection that just broke fails here too; run() notices it and keeps the samples.
+            with contextlib.suppress(aiomqtt.MqttError):
+                self._send_samples(client)
         self._wake.set()
 
     def put_status(self, status: DialStatus) -> None:
@@ -148,7 +161,7 @@ class MqttSink(Sink):
         delay = self._options.reconnect_min
         while True:
             try:
-                async with self._client() as client:
+                async with self._connect() as client:
                     self.connected = True
                     self.connects += 1
                     if self.protocol == "auto":
@@ -156,6 +169,7 @@ class MqttSink(Sink):
                     delay = self._options.reconnect_min
                     log.info("dial %s: connected to broker %s", self._dial, self._address.url)
                     self._status_sent = None
+                    self._client = client
                     await self._drain(client)
             except aiomqtt.MqttError as err:
                 if not self.connected and self.protocol == "auto" and _refused_protocol(err):
@@ -174,6 +188,8 @@ class MqttSink(Sink):
                 else:
                     log.debug("dial %s: broker %s not reachable: %s", self._dial, self._address.url, err)
             finally:
+                self._client = None
+                self._in_flight = None
                 self._spill()
                 self.connected = False
             await asyncio.sleep(delay)
@@ -205,7 +221,7 @@ class MqttSink(Sink):
         self._idle.clear()
         self._wake.set()
 
-    def _client(self) -> aiomqtt.Client:
+    def _connect(self) -> MqttClient:
         options = self._options
         will = None
         if self._status is not None:
@@ -233,7 +249,7 @@ class MqttSink(Sink):
     def _topic(self, channel: Channel) -> str:
         return dial_topic(self._session, self._dial, channel)
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    async def _drain(self, client: MqttClient) -> None:
         while True:
             self._wake.clear()
             await self._publish_pending(client)
@@ -241,7 +257,7 @@ class MqttSink(Sink):
                 self._idle.set()
             await self._wake.wait()
 
-    async def _publish_pending(self, client: aiomqtt.Client) -> None:
+    async def _publish_pending(self, client: MqttClient) -> None:
         status = self._status
         if status is not None and status is not self._status_sent:
             await client.publish(
@@ -267,17 +283,23 @@ class MqttSink(Sink):
         # Only what was queued when the drain began: a repeat that arrives during the round trip
         # waits for its own window instead of leaving alone right behind this batch.
         remaining = len(self._samples)
-        while remaining:
-            count = min(remaining, self._options.max_batch)
-            remaining -= count
-            batch = SampleBatch(samples=[self._samples[i] for i in range(count)])
-            await client.publish(
-                self._topic("samples"), batch.model_dump_json(), qos=self._options.qos_samples
-            )
+        while remaining or self._in_flight is not None:
+            delivery, count = self._in_flight or self._send_samples(client)
+            await client.delivered(delivery)
+            self._in_flight = None
             # Only now: anything queued meanwhile sits behind these, so order holds.
             for _ in range(count):
                 self._samples.popleft()
             self.published += count
+            remaining = max(0, remaining - count)
+
+    def _send_samples(self, client: MqttClient) -> tuple[Delivery, int]:
+        """The queue's head (up to max_batch samples) onto the wire: the batch in flight."""
+        count = min(len(self._samples), self._options.max_batch)
+        payload = batch_json([self._samples[i] for i in range(count)])
+        delivery = client.send(self._topic("samples"), payload, qos=self._options.qos_samples)
+        self._in_flight = (delivery, count)
+        return self._in_flight
 
 
 def _refused_protocol(err: aiomqtt.MqttError) -> bool:
