@@ -29,7 +29,7 @@ from microdial.decoder import (
 )
 from microdial.discovery import RoleMap
 from microdial.errors import TransportError
-from microdial.payloads import Counters, DialEvent, DialState, DialStatus, EventKind
+from microdial.payloads import Counters, DialEvent, DialState, DialStatus, EventKind, Sample
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
 from microdial.sinks.base import Sink
@@ -83,6 +83,8 @@ class DialRunner:
         self._transport: Transport | None = None
         # Ends _serve: set by connection_lost, or with the error a record's handling raised.
         self._lost: asyncio.Future[None] | None = None
+        # Samples of the chunk being handled: the sink gets them together, as one read gave them.
+        self._stamped: list[Sample] = []
         self._early: list[SampleRecord] = []
         self._last_device_time: float | None = None
         self._tokens = itertools.count(1)
@@ -168,10 +170,14 @@ class DialRunner:
         try:
             for record in self.decoder.feed(data):
                 self._handle(record, arrival)
+            if self._stamped and self.sink is not None:
+                self.sink.put_samples(self._stamped)
         except Exception as err:
-            # A bug, not a device fault: it ends run() as it would have in a reading task, and
-            # serve() reports it and starts the dial again.
+            # A bug, not a device fault: raised here it would only reach the event loop's log;
+            # through lost it ends this dial's run(), and serve() reports it and starts it again.
             lost.set_exception(err)
+        finally:
+            self._stamped = []
 
     def connection_lost(self, error: TransportError) -> None:
         lost = self._lost
@@ -256,7 +262,7 @@ class DialRunner:
             log.warning("dial %s sent an impossible sample: %s", self._name, err.errors()[0]["msg"])
             self._emit("device-error", f"invalid sample seq {record.seq}", seconds(record.t_us))
             return
-        self.sink.put_sample(sample)
+        self._stamped.append(sample)
 
     def _check_reset(self, device_time: float, arrival: float) -> None:
         last = self._last_device_time

@@ -6,6 +6,7 @@ Dials are the firmware simulator on pseudo-terminals, found through their --link
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -106,11 +107,11 @@ class FailsOnce(MemorySink):
         super().__init__()
         self.failed = False
 
-    def put_sample(self, sample: Sample) -> None:
-        if not self.failed and len(self.samples) == 50:
+    def put_samples(self, samples: Sequence[Sample]) -> None:
+        if not self.failed and len(self.samples) >= 50:
             self.failed = True
             raise RuntimeError("bug in a sink")
-        super().put_sample(sample)
+        super().put_samples(samples)
 
 
 async def test_a_bug_while_handling_records_restarts_that_dial(caplog: pytest.LogCaptureFixture) -> None:

@@ -37,7 +37,7 @@ async def deliver(address: BrokerAddress, options: MqttOptions, count: int = 20)
     task = asyncio.create_task(sink.run())
     try:
         for seq in range(count):
-            sink.put_sample(sample(seq))
+            sink.put_samples([sample(seq)])
         assert await sink.flush(15)
     finally:
         task.cancel()
@@ -152,7 +152,7 @@ async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type:
     sink = MqttSink(address, "S1", "AB12", MqttOptions(ca_file=ca, reconnect_min=0.05, reconnect_max=0.1))
     task = asyncio.create_task(sink.run())
     try:
-        sink.put_sample(sample(0))
+        sink.put_samples([sample(0)])
         assert not await sink.flush(1.5)
         assert (sink.queued, sink.published, sink.connected) == (1, 0, False)
     finally:
@@ -161,9 +161,9 @@ async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type:
 
 
 async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProcess) -> None:
-    """A changed value is on the wire when put_sample returns; a repeat waits for its window.
+    """A changed value is on the wire when put_samples returns; a repeat waits for its window.
 
-    The event loop is kept blocked after put_sample, so no task of the sink can run meanwhile;
+    The event loop is kept blocked after put_samples, so no task of the sink can run meanwhile;
     a subscriber on a thread of its own (paho's network loop) receives the change all the same.
     """
     received: queue.Queue[bytes] = queue.Queue()
@@ -178,17 +178,17 @@ async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProc
     task = asyncio.create_task(sink.run())
     try:
         assert subscribed.wait(5)
-        sink.put_sample(sample(1))
+        sink.put_samples([sample(1)])
         assert await sink.flush(5)
         assert [s.seq for s in parse_samples(received.get(timeout=5))] == [1]
-        sink.put_sample(sample(2).model_copy(update={"value": sample(1).value}))
+        sink.put_samples([sample(2).model_copy(update={"value": sample(1).value})])
         time.sleep(0.2)  # blocks the loop: the repeat waits for its window
         assert received.empty()
-        sink.put_sample(sample(3))  # a change: it and the repeat leave together, at once
+        sink.put_samples([sample(3), sample(4)])  # a change: all three leave together, at once
         batch = received.get(timeout=1.0)  # blocks the loop too
-        assert [s.seq for s in parse_samples(batch)] == [2, 3]
+        assert [s.seq for s in parse_samples(batch)] == [2, 3, 4]
         assert await sink.flush(5)
-        assert sink.published == 3
+        assert sink.published == 4
     finally:
         subscriber.loop_stop()
         subscriber.disconnect()

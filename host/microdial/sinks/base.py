@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from microdial.payloads import DialEvent, DialStatus, Sample
 
@@ -11,7 +12,8 @@ class Sink(abc.ABC):
     """Receives one dial's output. put_* never block the dial's read loop."""
 
     @abc.abstractmethod
-    def put_sample(self, sample: Sample) -> None: ...
+    def put_samples(self, samples: Sequence[Sample]) -> None:
+        """The samples one read from the dial gave, in order (so a sink can send them together)."""
 
     @abc.abstractmethod
     def put_status(self, status: DialStatus) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from microdial.payloads import DialEvent, DialStatus, Sample
 from microdial.sinks.base import Sink
@@ -15,8 +16,8 @@ class MemorySink(Sink):
         self.events: list[DialEvent] = []
         self.changed = asyncio.Event()
 
-    def put_sample(self, sample: Sample) -> None:
-        self.samples.append(sample)
+    def put_samples(self, samples: Sequence[Sample]) -> None:
+        self.samples.extend(samples)
         self.changed.set()
 
     def put_status(self, status: DialStatus) -> None:

@@ -1,7 +1,7 @@
 """Publishing one dial to MQTT: a bounded in-order queue, one batch in flight, one task that reconnects.
 
-A sample that changes the value is sent from put_sample itself, in the loop step that read it
-from the dial, when no batch is in flight; the task then waits for the acknowledgement. Samples
+A read from the dial that changes the value is sent from put_samples itself, in the loop step
+that read it, when no batch is in flight; the task then waits for the acknowledgement. Samples
 leave the queue only once the broker acknowledged them (QoS 1), so a broker that goes away loses
 nothing that fits the queue: after reconnecting the same batches go out again, in order. A batch
 in flight at the moment of the disconnect can reach subscribers twice; they de-duplicate by
@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -98,23 +99,28 @@ class MqttSink(Sink):
         self._in_flight: tuple[Delivery, int] | None = None
 
     # -- Sink -------------------------------------------------------------------------
-    def put_sample(self, sample: Sample) -> None:
+    def put_samples(self, samples: Sequence[Sample]) -> None:
         spool = self._spool
         if spool is not None and not self.connected:
-            if spool.append([sample.model_dump_json().encode()]) == 0:
-                self._dropped += 1
+            records = [sample.model_dump_json().encode() for sample in samples]
+            self._dropped += len(records) - spool.append(records)
             self._idle.clear()
             self._wake.set()
             return
-        if len(self._samples) >= self._options.max_queue:
+        room = max(0, self._options.max_queue - len(self._samples))
+        if len(samples) > room:
             # Refusing the newest keeps the queue a contiguous run from the outage's start,
             # and never touches the batch in flight at the queue's head.
-            self._dropped += 1
+            self._dropped += len(samples) - room
+            samples = samples[:room]
+        if not samples:
             return
-        self._samples.append(sample)
+        changed = False
+        for sample in samples:
+            changed = changed or sample.value != self._last_value
+            self._last_value = sample.value
+        self._samples.extend(samples)
         self._idle.clear()
-        changed = sample.value != self._last_value
-        self._last_value = sample.value
         if changed or self._options.batch_window <= 0:
             self._send_now()
         elif self._timer is None:
