@@ -128,7 +128,9 @@ class MqttSink(Sink):
 
     def _send_now(self) -> None:
         """Send the queue's head at once when the connection is free for it, else leave it to run()."""
-        self._timer = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # a change is taking the repeats waiting for their window along
         client = self._client
         spooled = self._spool is not None and len(self._spool) > 0
         if client is not None and self._in_flight is None and self._samples and not spooled:
