@@ -36,7 +36,11 @@ async def test_follows_mpv(mpv: MpvProcess, video: Path) -> None:
     stamps = Stamps(clock)
     task = asyncio.create_task(clock.run())
     try:
-        first = await stamps.until(lambda s: s.playback == "playing", "playing")
+        # mpv reports its properties one by one after connecting: the duration can come after
+        # the first position (seen once in a full run).
+        first = await stamps.until(
+            lambda s: s.playback == "playing" and s.media_duration is not None, "playing, duration known"
+        )
         assert first.media == str(video) and first.player == "mpv"
         assert first.media_duration is not None and abs(first.media_duration - 20) < 0.2
         assert stamps.flagged_since_mark()
