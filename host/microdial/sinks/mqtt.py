@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -86,7 +86,6 @@ class MqttSink(Sink):
         self._idle = asyncio.Event()
         self._idle.set()
         self._dropped = 0
-        self.connected = False
         self.connects = 0
         self.protocol: Protocol = self._options.protocol
         if self.protocol == "auto" and address.mqtt5 is False:
@@ -95,6 +94,7 @@ class MqttSink(Sink):
         self._last_value: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._client: MqttClient | None = None  # while connected
+        self._samples_topic = self._topic("samples")
         # The batch at the queue's head that was sent and awaits the broker's acknowledgement.
         self._in_flight: tuple[Delivery, int] | None = None
 
@@ -102,8 +102,7 @@ class MqttSink(Sink):
     def put_samples(self, samples: Sequence[Sample]) -> None:
         spool = self._spool
         if spool is not None and not self.connected:
-            records = [sample.model_dump_json().encode() for sample in samples]
-            self._dropped += len(records) - spool.append(records)
+            self._to_spool(spool, samples)
             self._idle.clear()
             self._wake.set()
             return
@@ -151,6 +150,10 @@ class MqttSink(Sink):
         self._pending()
 
     @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
     def queued(self) -> int:
         return len(self._samples) + (len(self._spool) if self._spool is not None else 0)
 
@@ -170,14 +173,13 @@ class MqttSink(Sink):
         while True:
             try:
                 async with self._connect() as client:
-                    self.connected = True
+                    self._client = client
                     self.connects += 1
                     if self.protocol == "auto":
                         self.protocol = "5"
                     delay = self._options.reconnect_min
                     log.info("dial %s: connected to broker %s", self._dial, self._address.url)
                     self._status_sent = None
-                    self._client = client
                     await self._drain(client)
             except aiomqtt.MqttError as err:
                 if not self.connected and self.protocol == "auto" and _refused_protocol(err):
@@ -199,7 +201,6 @@ class MqttSink(Sink):
                 self._client = None
                 self._in_flight = None
                 self._spill()
-                self.connected = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._options.reconnect_max)
 
@@ -221,9 +222,12 @@ class MqttSink(Sink):
         spool = self._spool
         if spool is None or not self._samples:
             return
-        records = [sample.model_dump_json().encode() for sample in self._samples]
-        self._dropped += len(records) - spool.append(records)
+        self._to_spool(spool, self._samples)
         self._samples.clear()
+
+    def _to_spool(self, spool: Spool, samples: Iterable[Sample]) -> None:
+        records = [sample.model_dump_json().encode() for sample in samples]
+        self._dropped += len(records) - spool.append(records)
 
     def _pending(self) -> None:
         self._idle.clear()
@@ -282,7 +286,7 @@ class MqttSink(Sink):
             records = spool.peek(self._options.max_batch)
             # The records are Sample JSON already: join them rather than parse and re-encode.
             await client.publish(
-                self._topic("samples"),
+                self._samples_topic,
                 b'{"samples":[' + b",".join(records) + b"]}",
                 qos=self._options.qos_samples,
             )
@@ -305,7 +309,7 @@ class MqttSink(Sink):
         """The queue's head (up to max_batch samples) onto the wire: the batch in flight."""
         count = min(len(self._samples), self._options.max_batch)
         payload = batch_json([self._samples[i] for i in range(count)])
-        delivery = client.send(self._topic("samples"), payload, qos=self._options.qos_samples)
+        delivery = client.send(self._samples_topic, payload, qos=self._options.qos_samples)
         self._in_flight = (delivery, count)
         return self._in_flight
 
