@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from microdial.apps.daemon import discoverer, serve
+from microdial.apps.daemon import DaemonSettings, discoverer, serve
+from microdial.config import load_settings
 from microdial.discovery import DialEntry, PortDiscovery, RoleMap
+from microdial.errors import ConfigError
 from microdial.payloads import Sample
 from microdial.pipeline import DialRunner, RunnerOptions
 from microdial.sinks.base import Sink
@@ -189,3 +191,11 @@ def test_role_map_assigns_in_order_and_keeps_assignments() -> None:
     assert roles.assign("aa") == ("client", None)
     assert roles.assign("BB") == ("therapist", None)
     assert set(roles.assignments) == {"AA", "BB", "CC"}
+
+
+def test_settings_from_the_environment_take_a_qos(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICRODIAL_DAEMON_QOS_SAMPLES", "0")
+    assert load_settings(DaemonSettings, "daemon", {}).qos_samples == 0
+    monkeypatch.setenv("MICRODIAL_DAEMON_QOS_SAMPLES", "3")
+    with pytest.raises(ConfigError, match="qos_samples"):
+        load_settings(DaemonSettings, "daemon", {})

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -32,6 +32,10 @@ from microdial.stamp import DialKey
 from microdial.status import StatusLine
 
 log = logging.getLogger(__name__)
+
+# An int range rather than Literal[0, 1, 2]: a Literal of ints refuses the string "1" that an
+# environment variable carries.
+QoS = Annotated[int, Field(ge=0, le=2)]
 
 
 class DaemonSettings(BaseSettings):
@@ -55,9 +59,9 @@ class DaemonSettings(BaseSettings):
     password: str | None = None
     ca_file: Path | None = Field(None, description="CA of a lab broker with its own certificate (mqtts://)")
     mqtt_protocol: Literal["auto", "3.1.1", "5"] = "auto"
-    qos_samples: Literal[0, 1, 2] = 1
-    qos_status: Literal[0, 1, 2] = 1
-    qos_events: Literal[0, 1, 2] = 1
+    qos_samples: QoS = 1
+    qos_status: QoS = 1
+    qos_events: QoS = 1
     # Samples taken while the broker is unreachable wait here, per session and dial, across daemon restarts.
     spool_dir: Path | None = Field(default_factory=lambda: default_state_dir() / "spool")
     spool_max_mb: int = Field(512, ge=1)
