@@ -44,6 +44,7 @@ def generate(link_dir: Path, dials: int, rate_hz: float, seconds: float) -> None
     for index in range(dials):
         master, slave = os.openpty()
         tty.setraw(slave)
+        os.set_blocking(master, False)  # a daemon that died must not block the generator
         path = os.ttyname(slave)
         os.close(slave)
         (link_dir / f"dial{index:02d}").symlink_to(path)
@@ -145,6 +146,9 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
 
             collecting = asyncio.create_task(collect())
             await asyncio.sleep(2.0 + 3.0)  # ports found, clocks synced
+            if daemon.poll() is not None:
+                generator.kill()
+                raise SystemExit(f"the daemon exited with status {daemon.returncode}")
             cpu_start, wall_start = cpu_seconds(daemon.pid), time.monotonic()
             received_start, messages_start = sum(len(s) for s in seqs.values()), messages
             await asyncio.sleep(seconds - 4.0)

@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -138,12 +138,16 @@ class MqttClient(aiomqtt.Client):
         qos: int = 0,
         retain: bool = False,
         properties: Properties | None = None,
+        on_done: DeliveryCallback | None = None,
     ) -> Delivery:
         """Hand a message to the socket now, without leaving the caller's loop step.
 
         For a caller on the event loop that must not wait a step before the message leaves (the
         daemon's sinks): the message is on the wire, or in paho's queue when the socket is full,
-        when this returns. delivered() then waits for the broker's acknowledgement.
+        when this returns. delivered() then waits for the broker's acknowledgement; or on_done is
+        called with it (or with the lost connection's error) from the step that read it, which
+        spares a caller with a message in flight at all times a task wakeup per message.
+        With QoS 0, on_done may be called before send() returns.
         """
         if self._disconnected.done():
             raise aiomqtt.MqttError("Connection lost")
@@ -158,7 +162,7 @@ class MqttClient(aiomqtt.Client):
             self._write_queued(self._client, None, self._client.socket())
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise MqttCodeError(info.rc, "Could not publish message")
-        delivery = Delivery(info.mid, self._loop.create_future())
+        delivery = Delivery(info.mid, None if on_done else self._loop.create_future(), on_done)
         if info.is_published():
             delivery.set()
         else:
@@ -167,6 +171,8 @@ class MqttClient(aiomqtt.Client):
 
     async def delivered(self, delivery: Delivery, timeout: float | None = None) -> None:
         """Wait until the broker acknowledged what send() handed over (QoS 0: until it was written)."""
+        if delivery.future is None:
+            raise ValueError("delivered() waits for a send() without on_done")
         try:
             async with asyncio.timeout(self.timeout if timeout is None else timeout):
                 await delivery.future
@@ -238,25 +244,41 @@ class _ReadAheadSocket:
         return getattr(self._sock, name)
 
 
-class Delivery:
-    """A message MqttClient.send() handed over; its future completes when the broker acknowledged it.
+DeliveryCallback = Callable[["Delivery", Exception | None], None]
 
-    It stands where aiomqtt keeps an asyncio.Event per pending publish: aiomqtt's on_publish calls set().
+
+class Delivery:
+    """A message MqttClient.send() handed over: acknowledged by the broker, or lost with the connection.
+
+    Either its future completes then, or its on_done is called. It stands where aiomqtt keeps an
+    asyncio.Event per pending publish: aiomqtt's on_publish calls set().
     """
 
-    __slots__ = ("future", "mid")
+    __slots__ = ("future", "mid", "on_done")
 
-    def __init__(self, mid: int, future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, mid: int, future: asyncio.Future[None] | None, on_done: DeliveryCallback | None
+    ) -> None:
         self.mid = mid
         self.future = future
+        self.on_done = on_done
 
     def set(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
+        self._done(None)
 
     def fail(self, error: Exception) -> None:
-        if not self.future.done():
-            self.future.set_exception(error)
+        self._done(error)
+
+    def _done(self, error: Exception | None) -> None:
+        future, on_done = self.future, self.on_done
+        self.on_done = None  # once: a connection lost after the acknowledgement changes nothing
+        if on_done is not None:
+            on_done(self, error)
+        elif future is not None and not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
 
 
 def mqtt_client(address: BrokerAddress, *, ca_file: Path | None = None, **options: Any) -> MqttClient:

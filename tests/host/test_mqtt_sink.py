@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -48,6 +49,46 @@ async def deliver(address: BrokerAddress, options: MqttOptions, count: int = 20)
 async def test_mosquitto_gets_mqtt_5(mosquitto: MosquittoProcess) -> None:
     sink = await deliver(mosquitto.address, MqttOptions())
     assert (sink.protocol, sink.published) == ("5", 20)
+
+
+async def test_qos_0_samples_leave_without_acknowledgements(mosquitto: MosquittoProcess) -> None:
+    sink = await deliver(mosquitto.address, MqttOptions(qos_samples=0, batch_window=0), count=50)
+    assert (sink.published, sink.queued) == (50, 0)
+
+
+async def test_a_batch_the_broker_leaves_unacknowledged_goes_again_after_reconnecting(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """A hung broker (stopped, its socket still open) never acknowledges; the sink gives up on the
+    batch after publish_timeout, reconnects once the broker answers again, and sends it anew."""
+    assert mosquitto.process is not None
+    options = MqttOptions(publish_timeout=0.5, reconnect_min=0.05, reconnect_max=0.2)
+    received: list[int] = []
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
+        await subscriber.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
+        sink = MqttSink(mosquitto.address, "S1", "AB12", options)
+        task = asyncio.create_task(sink.run())
+        try:
+            sink.put_samples([sample(0)])
+            assert await sink.flush(5)
+            mosquitto.process.send_signal(signal.SIGSTOP)
+            try:
+                sink.put_samples([sample(1), sample(2)])
+                await asyncio.sleep(1.5)
+                assert (sink.published, sink.queued) == (1, 2)
+            finally:
+                mosquitto.process.send_signal(signal.SIGCONT)
+            assert await sink.flush(10)
+            assert sink.connects >= 2
+            async for message in subscriber.messages:
+                assert isinstance(message.payload, bytes)
+                received += [s.seq for s in parse_samples(message.payload)]
+                if set(received) >= {0, 1, 2}:
+                    break
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert list(dict.fromkeys(received)) == [0, 1, 2]  # a batch sent twice may arrive twice
 
 
 async def test_amqtt_falls_back_to_3_1_1_even_when_not_told() -> None:

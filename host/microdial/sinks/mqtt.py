@@ -1,11 +1,13 @@
 """Publishing one dial to MQTT: a bounded in-order queue, one batch in flight, one task that reconnects.
 
 A read from the dial that changes the value is sent from put_samples itself, in the loop step
-that read it, when no batch is in flight; the task then waits for the acknowledgement. Samples
-leave the queue only once the broker acknowledged them (QoS 1), so a broker that goes away loses
-nothing that fits the queue: after reconnecting the same batches go out again, in order. A batch
-in flight at the moment of the disconnect can reach subscribers twice; they de-duplicate by
-(dial, seq).
+that read it, when no batch is in flight; the broker's acknowledgement, in the step that reads
+it, sends what became due meanwhile. So a stream of samples costs no task wakeups: the task
+only connects, publishes status, events and the spool, and gives up on a batch the broker
+leaves unacknowledged for publish_timeout. Samples leave the queue only once the broker
+acknowledged them (QoS 1), so a broker that goes away loses nothing that fits the queue: after
+reconnecting the same batches go out again, in order. A batch in flight at the moment of the
+disconnect can reach subscribers twice; they de-duplicate by (dial, seq).
 
 With a spool, samples taken while the broker is unreachable go to disk instead of
 memory, and what waited in memory is spilled there when the connection drops, so they
@@ -95,8 +97,12 @@ class MqttSink(Sink):
         self._timer: asyncio.TimerHandle | None = None
         self._client: MqttClient | None = None  # while connected
         self._samples_topic = self._topic("samples")
-        # The batch at the queue's head that was sent and awaits the broker's acknowledgement.
-        self._in_flight: tuple[Delivery, int] | None = None
+        # Samples at the queue's head that were sent and await the broker's acknowledgement.
+        self._in_flight = 0
+        self._in_flight_since = 0.0
+        # The queue holds samples that should be on their way: a change, or repeats whose window ran out.
+        self._due = False
+        self._sending = False
 
     # -- Sink -------------------------------------------------------------------------
     def put_samples(self, samples: Sequence[Sample]) -> None:
@@ -126,17 +132,21 @@ class MqttSink(Sink):
             self._timer = asyncio.get_running_loop().call_later(self._options.batch_window, self._send_now)
 
     def _send_now(self) -> None:
-        """Send the queue's head at once when the connection is free for it, else leave it to run()."""
+        """The queue is due: its head goes at once when the connection is free, else when it is."""
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()  # a change is taking the repeats waiting for their window along
+        self._due = True
+        self._send_if_free()
+
+    def _send_if_free(self) -> None:
         client = self._client
-        spooled = self._spool is not None and len(self._spool) > 0
-        if client is not None and self._in_flight is None and self._samples and not spooled:
-            # A connection that just broke fails here too; run() notices it and keeps the samples.
-            with contextlib.suppress(aiomqtt.MqttError):
-                self._send_samples(client)
-        self._wake.set()
+        if client is None or self._in_flight or self._sending or self._spooled():
+            return  # the acknowledgement, the task's drain, or the reconnect sends them
+        try:
+            self._send_due(client)
+        except aiomqtt.MqttError:
+            self._wake.set()  # the connection just broke: run() finds out and keeps the samples
 
     def put_status(self, status: DialStatus) -> None:
         self._status = status
@@ -199,7 +209,8 @@ class MqttSink(Sink):
                     log.debug("dial %s: broker %s not reachable: %s", self._dial, self._address.url, err)
             finally:
                 self._client = None
-                self._in_flight = None
+                self._in_flight = 0
+                self._due = True  # what stayed queued goes first after the reconnect
                 self._spill()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._options.reconnect_max)
@@ -261,13 +272,28 @@ class MqttSink(Sink):
     def _topic(self, channel: Channel) -> str:
         return dial_topic(self._session, self._dial, channel)
 
+    def _spooled(self) -> bool:
+        return self._spool is not None and len(self._spool) > 0
+
+    def _settle(self) -> None:
+        if not self._in_flight and not self.queued and not self._events and self._status is self._status_sent:
+            self._idle.set()
+
     async def _drain(self, client: MqttClient) -> None:
+        timeout = self._options.publish_timeout
         while True:
             self._wake.clear()
             await self._publish_pending(client)
-            if not self.queued and not self._events and self._status is self._status_sent:
-                self._idle.set()
-            await self._wake.wait()
+            self._settle()
+            if not self._in_flight:
+                await self._wake.wait()
+                continue
+            waited = time.monotonic() - self._in_flight_since
+            if waited >= timeout:
+                raise aiomqtt.MqttError(f"Operation timed out: no acknowledgement in {waited:.1f} s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout - waited):
+                    await self._wake.wait()
 
     async def _publish_pending(self, client: MqttClient) -> None:
         status = self._status
@@ -292,26 +318,41 @@ class MqttSink(Sink):
             )
             spool.commit(len(records))
             self.published += len(records)
-        # Only what was queued when the drain began: a repeat that arrives during the round trip
-        # waits for its own window instead of leaving alone right behind this batch.
-        remaining = len(self._samples)
-        while remaining or self._in_flight is not None:
-            delivery, count = self._in_flight or self._send_samples(client)
-            await client.delivered(delivery)
-            self._in_flight = None
-            # Only now: anything queued meanwhile sits behind these, so order holds.
-            for _ in range(count):
-                self._samples.popleft()
-            self.published += count
-            remaining = max(0, remaining - count)
+        self._send_due(client)
 
-    def _send_samples(self, client: MqttClient) -> tuple[Delivery, int]:
-        """The queue's head (up to max_batch samples) onto the wire: the batch in flight."""
-        count = min(len(self._samples), self._options.max_batch)
-        payload = batch_json([self._samples[i] for i in range(count)])
-        delivery = client.send(self._samples_topic, payload, qos=self._options.qos_samples)
-        self._in_flight = (delivery, count)
-        return self._in_flight
+    def _send_due(self, client: MqttClient) -> None:
+        """The queue's head (up to max_batch samples) onto the wire, while it is due and nothing is in flight."""
+        self._sending = True  # a QoS 0 send completes inside client.send(): the loop goes on here
+        try:
+            while self._due and not self._in_flight and self._samples:
+                count = min(len(self._samples), self._options.max_batch)
+                # Repeats that arrive later wait for their own window rather than leave alone behind this.
+                self._due = count < len(self._samples)
+                payload = batch_json([self._samples[i] for i in range(count)])
+                self._in_flight, self._in_flight_since = count, time.monotonic()
+                try:
+                    client.send(
+                        self._samples_topic, payload, self._options.qos_samples, on_done=self._delivered
+                    )
+                except aiomqtt.MqttError:
+                    self._in_flight, self._due = 0, True
+                    raise
+        finally:
+            self._sending = False
+
+    def _delivered(self, delivery: Delivery, error: Exception | None) -> None:
+        count, self._in_flight = self._in_flight, 0
+        if error is not None:
+            self._due = True
+            self._wake.set()  # run() reconnects; the batch stays at the queue's head
+            return
+        # Only now: anything queued meanwhile sits behind these, so order holds.
+        for _ in range(count):
+            self._samples.popleft()
+        self.published += count
+        if self._due:
+            self._send_if_free()
+        self._settle()
 
 
 def _refused_protocol(err: aiomqtt.MqttError) -> bool:
