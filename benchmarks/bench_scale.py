@@ -5,7 +5,11 @@ dialwire codec: ID on IDENT, PONG on PING, one S record every 10 ms per dial, va
 It stands in for the firmware simulator because 64 simulated firmwares would measure the
 simulator, not the daemon. `microdial daemon --port 'DIR/*'` runs as its own process against a
 private Mosquitto; a subscriber checks every sample arrives once and in order; the daemon's CPU
-comes from /proc/<pid>/stat over the measured window.
+comes from /proc/<pid>/stat over the measured window. The generator writes every dial's record
+in one burst per period, so a daemon with room to spare waits for input (blocks in the event
+loop's poll) at least once per period, 100 times a second at 100 Hz. Fewer waits mean it is
+saturated: it then takes whatever CPU it is given and batches more per message, so its CPU
+share says how busy the machine is rather than what the load costs.
 
     python benchmarks/bench_scale.py [--dials 8 32 64] [--seconds 20]
     python benchmarks/bench_scale.py --dials 8 --outage 600    # broker down 10 minutes mid-run
@@ -115,6 +119,14 @@ def start_daemon(
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
+def waits(pid: int) -> int:
+    """How often the process has blocked (voluntary context switches): each is a wait for input."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -149,10 +161,10 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
             if daemon.poll() is not None:
                 generator.kill()
                 raise SystemExit(f"the daemon exited with status {daemon.returncode}")
-            cpu_start, wall_start = cpu_seconds(daemon.pid), time.monotonic()
+            cpu_start, wall_start, waits_start = cpu_seconds(daemon.pid), time.monotonic(), waits(daemon.pid)
             received_start, messages_start = sum(len(s) for s in seqs.values()), messages
             await asyncio.sleep(seconds - 4.0)
-            cpu_end, wall_end = cpu_seconds(daemon.pid), time.monotonic()
+            cpu_end, wall_end, waits_end = cpu_seconds(daemon.pid), time.monotonic(), waits(daemon.pid)
             received_end, messages_end = sum(len(s) for s in seqs.values()), messages
             sent = json.loads(await asyncio.to_thread(generator.stdout.readline))  # type: ignore[union-attr]
             await asyncio.sleep(2.0)  # the tail drains
@@ -175,6 +187,7 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
         "rate": (received_end - received_start) / (wall_end - wall_start),
         "per_message": (received_end - received_start) / max(1, messages_end - messages_start),
         "cpu": (cpu_end - cpu_start) / (wall_end - wall_start) * 100,
+        "waits": (waits_end - waits_start) / (wall_end - wall_start),
         "lost": lost,
         "duplicates": duplicates,
         "out_of_order": out_of_order,
@@ -276,7 +289,8 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"{result['dials']:3d} dials × {args.rate:.0f} Hz: {result['rate']:8.0f} samples/s through the daemon "
             f"({result['per_message']:.1f} per message), daemon CPU {result['cpu']:5.1f} % of one core, lost {result['lost']}, duplicates {result['duplicates']}, "
-            f"out of order {result['out_of_order']} (of {result['sent']} sent)",
+            f"out of order {result['out_of_order']} (of {result['sent']} sent); the daemon waited for input "
+            f"{result['waits']:.0f} times/s ({args.rate:.0f}/s or more: not saturated)",
             flush=True,
         )
 
