@@ -37,7 +37,7 @@ from pathlib import Path
 import aiomqtt
 
 from dialwire import Framer, encode
-from microdial.broker import MosquittoProcess
+from microdial.broker import MosquittoProcess, MqttClient
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -221,7 +221,10 @@ async def run_outage(dials: int, outage: float, rate_hz: float) -> dict[str, flo
         async def collect() -> None:
             while True:
                 try:
-                    async with aiomqtt.Client(
+                    # MqttClient writes the subscriber's acknowledgements from the loop itself;
+                    # plain aiomqtt registers a writer from paho's callback, which races the
+                    # socket's close when the broker goes and logs "Bad file descriptor".
+                    async with MqttClient(
                         "127.0.0.1",
                         broker.port,
                         identifier="bench-outage",

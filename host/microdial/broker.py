@@ -202,9 +202,15 @@ class MqttClient(aiomqtt.Client):
         elif on_loop:
             self._loop.call_soon(self._write_queued, client, userdata, sock)
         else:
-            super()._on_socket_register_write(client, userdata, sock)
+            self._loop.call_soon_threadsafe(self._write_queued, client, userdata, sock)
 
     def _write_queued(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        # A read in the step before may have found the connection gone and closed this socket
+        # (paho has reported that); a writer for it would only make the loop log a bad descriptor.
+        current = client.socket()
+        if current is None or current is not sock:
+            return
+        fileno = current.fileno()
         try:
             client.loop_write()
         except Exception as err:
@@ -212,8 +218,10 @@ class MqttClient(aiomqtt.Client):
             if not self._disconnected.done():
                 self._disconnected.set_exception(err)
             return
-        if client.want_write():
-            super()._on_socket_register_write(client, userdata, sock)
+        if client.want_write() and client.socket() is sock:
+            # What did not fit waits for the socket to drain; registered now, on the loop, while
+            # the socket is known to be open (paho's unregister callback removes it).
+            self._loop.add_writer(fileno, self._write_queued, client, userdata, sock)
 
 
 class _ReadAheadSocket:

@@ -113,3 +113,35 @@ def test_broker_ports_stay_out_of_the_ephemeral_range() -> None:
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+async def test_a_broker_that_stops_mid_flow_leaves_no_loop_error(
+    mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A subscriber's acknowledgement is queued in the same read that finds the broker gone.
+
+    The read closes the socket; registering a writer for the closed socket afterwards made the
+    event loop log "Exception in callback ... add_writer(-1 ...)" on every broker restart.
+    """
+    received = 0
+
+    async def flood() -> None:
+        async with mqtt_client(mosquitto.address) as publisher:
+            while True:
+                publisher.send("flood/a", b"x" * 200, qos=1)
+                await asyncio.sleep(0)
+
+    with pytest.raises(aiomqtt.MqttError):
+        async with mqtt_client(mosquitto.address) as subscriber:
+            await subscriber.subscribe("flood/#", qos=1)
+            flooding = asyncio.create_task(flood())
+            try:
+                async for _ in subscriber.messages:
+                    received += 1
+                    if received == 2000:
+                        mosquitto.stop()
+            finally:
+                flooding.cancel()
+                await asyncio.gather(flooding, return_exceptions=True)
+    await asyncio.sleep(0.2)  # a writer registration scheduled from the failure runs meanwhile
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
