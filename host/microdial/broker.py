@@ -85,6 +85,7 @@ class MqttClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._publishing = False
         self._write_deferred = False
+        self._writer_registered = False
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -163,7 +164,8 @@ class MqttClient(aiomqtt.Client):
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise MqttCodeError(info.rc, "Could not publish message")
         delivery = Delivery(info.mid, None if on_done else self._loop.create_future(), on_done)
-        if info.is_published():
+        # Only QoS 0 can be done already (written whole above); is_published() takes a lock.
+        if qos == 0 and info.is_published():
             delivery.set()
         else:
             self._pending_publishes[info.mid] = delivery  # type: ignore[assignment]
@@ -222,6 +224,13 @@ class MqttClient(aiomqtt.Client):
             # What did not fit waits for the socket to drain; registered now, on the loop, while
             # the socket is known to be open (paho's unregister callback removes it).
             self._loop.add_writer(fileno, self._write_queued, client, userdata, sock)
+            self._writer_registered = True
+
+    def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        # paho asks after every write that emptied its queue; most of those never needed a writer.
+        if self._writer_registered:
+            self._writer_registered = False
+            super()._on_socket_unregister_write(client, userdata, sock)
 
 
 class _ReadAheadSocket:
