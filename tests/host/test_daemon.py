@@ -6,7 +6,7 @@ Dials are the firmware simulator on pseudo-terminals, found through their --link
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -82,6 +82,17 @@ class Exploding(Transport):
         return None
 
 
+async def serve_until(runners: list[DialRunner], done: Callable[[], bool], what: str) -> None:
+    """The daemon's serve() over runners until done() holds, then stopped."""
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(serve(runners, stop, scan_interval=0.05))
+    try:
+        await wait_for(done, what=what)
+    finally:
+        stop.set()
+        await daemon
+
+
 async def test_one_dials_fault_never_stalls_another() -> None:
     dial, _ = make_dial()
     path = dial.start()
@@ -90,13 +101,11 @@ async def test_one_dials_fault_never_stalls_another() -> None:
         lambda: SerialTransport(path), "S9", "client", lambda key: healthy_sink, options=FAST
     )
     broken = DialRunner(Exploding, "S9", "therapist", lambda key: MemorySink(), options=FAST)
-    stop = asyncio.Event()
-    daemon = asyncio.create_task(serve([healthy, broken], stop, scan_interval=0.05))
     try:
-        await wait_for(lambda: len(healthy_sink.samples) > 200, what="the healthy dial's samples")
+        await serve_until(
+            [healthy, broken], lambda: len(healthy_sink.samples) > 200, "the healthy dial's samples"
+        )
     finally:
-        stop.set()
-        await daemon
         dial.stop()
     seqs = [s.seq for s in healthy_sink.samples]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
@@ -121,13 +130,9 @@ async def test_a_bug_while_handling_records_restarts_that_dial(caplog: pytest.Lo
     path = dial.start()
     sink = FailsOnce()
     runner = DialRunner(lambda: SerialTransport(path), "S9", "client", lambda key: sink, options=FAST)
-    stop = asyncio.Event()
-    daemon = asyncio.create_task(serve([runner], stop, scan_interval=0.05))
     try:
-        await wait_for(lambda: len(sink.samples) > 100, what="samples after the restart")
+        await serve_until([runner], lambda: len(sink.samples) > 100, "samples after the restart")
     finally:
-        stop.set()
-        await daemon
         dial.stop()
     assert sink.failed
     assert "RuntimeError('bug in a sink'); restarting it" in caplog.text

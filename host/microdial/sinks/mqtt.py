@@ -109,8 +109,7 @@ class MqttSink(Sink):
         spool = self._spool
         if spool is not None and not self.connected:
             self._to_spool(spool, samples)
-            self._idle.clear()
-            self._wake.set()
+            self._pending()
             return
         room = max(0, self._options.max_queue - len(self._samples))
         if len(samples) > room:
@@ -276,6 +275,7 @@ class MqttSink(Sink):
         return self._spool is not None and len(self._spool) > 0
 
     def _settle(self) -> None:
+        """Idle, which flush() waits for, once nothing is queued, in flight or unpublished."""
         if not self._in_flight and not self.queued and not self._events and self._status is self._status_sent:
             self._idle.set()
 
