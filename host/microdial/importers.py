@@ -52,8 +52,9 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, ValidationError
 
+from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import MicrodialError
-from microdial.payloads import VALUE_MAX, VALUE_MIN, Sample
+from microdial.payloads import Sample
 from microdial.recorder import SessionRecord
 from microdial.recording import META_FILE, RecordedEvent, SessionMeta
 

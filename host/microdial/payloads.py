@@ -6,11 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-from dialwire import SEQ_MODULO
-
-VALUE_MIN = -50
-VALUE_MAX = 50
-SCALE_LABELS = {VALUE_MIN: "Weakest possible", 0: "Neutral", VALUE_MAX: "Strongest possible"}
+from dialwire import SEQ_MODULO, VALUE_MAX, VALUE_MIN
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 RatingValue = Annotated[int, Field(ge=VALUE_MIN, le=VALUE_MAX)]

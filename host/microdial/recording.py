@@ -22,9 +22,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
 from microdial import __version__
 from microdial.errors import RecordingError
-from microdial.payloads import SCALE_LABELS, VALUE_MAX, VALUE_MIN, Counters, Sample, SyncState
+from microdial.payloads import Counters, Sample, SyncState
 
 FORMAT = "microdial-session/1"
 META_FILE = "session.json"

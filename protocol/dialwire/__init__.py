@@ -34,6 +34,11 @@ SCHEMA = {
     "RATE": "i",  # samples per second
 }
 
+# The rating scale every dial reports and every host part reads: whole points.
+VALUE_MIN = -50
+VALUE_MAX = 50
+SCALE_LABELS = {VALUE_MIN: "Weakest possible", 0: "Neutral", VALUE_MAX: "Strongest possible"}
+
 SEQ_MODULO = 1 << 30  # small int on CircuitPython, so no allocation per increment
 
 _FORBIDDEN = (",", "*", "$", "\r", "\n")

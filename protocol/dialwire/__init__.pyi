@@ -5,6 +5,9 @@ CHECK: bytes
 END: bytes
 MAX_RECORD: int
 SEQ_MODULO: int
+VALUE_MIN: int
+VALUE_MAX: int
+SCALE_LABELS: dict[int, str]
 SCHEMA: dict[str, str]
 
 Value = int | str

@@ -21,10 +21,11 @@ from typing import TextIO
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.apps.daemon import mqtt_sinks, serve
 from microdial.broker import DEFAULT_URL, BrokerAddress, broker_for, mqtt_client
 from microdial.config import add_config_argument, load_settings
-from microdial.payloads import VALUE_MAX, VALUE_MIN, Code, parse_samples
+from microdial.payloads import Code, parse_samples
 from microdial.pipeline import DialRunner
 from microdial.recorder import RecorderSettings, record
 from microdial.recording import samples_file
