@@ -19,9 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from microdial.analysis.figure import draw
+from microdial.analysis.grid import grid_for, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
 from microdial.analysis.session import analyse
-from microdial.grid import grid_for, write_grid
 from tests.analysis.sessions import played, write_session
 
 DURATION = 2 * 3600.0

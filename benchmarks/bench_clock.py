@@ -1,7 +1,7 @@
-"""Clock mapping accuracy: a simulated dial in simulated time, through microdial.clock exactly as the pipeline uses it.
+"""Clock mapping accuracy: a simulated dial in simulated time, through microdial.device.clock exactly as the dial runner uses it.
 
 The dial's crystal runs off by a known drift (−100, 0, +100 ppm) from a known offset. Probes go out
-as microdial.pipeline sends them (bursts of 8 PINGs, one burst a second for the first 5, then every
+as microdial.device.runner sends them (bursts of 8 PINGs, one burst a second for the first 5, then every
 5 s); each direction's USB delay is independently uniform (host→device 0.1–3 ms, device→host
 0.1–1 ms) with occasional 10 ms scheduling spikes, so the minimum-RTT probe is biased by the
 asymmetry, as on a real bus. Every 10 ms the dial takes a sample; its device timestamp is mapped
@@ -19,8 +19,8 @@ import random
 
 import numpy as np
 
-from microdial.clock import ClockModel, Probe
-from microdial.pipeline import RunnerOptions
+from microdial.device.clock import ClockModel, Probe
+from microdial.device.runner import RunnerOptions
 
 UP = (0.1e-3, 3e-3)  # host → device
 DOWN = (0.1e-3, 1e-3)  # device → host

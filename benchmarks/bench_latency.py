@@ -29,8 +29,8 @@ from collections.abc import Iterator
 
 import aiomqtt
 
-from microdial.broker import MosquittoProcess
-from microdial.payloads import parse_samples
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import parse_samples
 from microdial.sim.rater import SteadyRater
 from microdial.sim.runner import SimulatedDial
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import aiomqtt
 
-from microdial.broker import MosquittoProcess
-from microdial.payloads import Sample, SampleBatch
-from microdial.recording import SAMPLE_COLUMNS, csv_lines, sample_row, samples_file
-from microdial.topics import dial_topic
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import Sample, SampleBatch
+from microdial.mqtt.topics import dial_topic
+from microdial.store.format import SAMPLE_COLUMNS, csv_lines, sample_row, samples_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.players.support import CHROMIUM_ARGS
@@ -162,7 +162,7 @@ async def bench(dials: int, per_dial: int, batch: int, backlog: bool) -> None:
 async def bench_viewer(dials: int, rate: int, seconds: float) -> None:
     from playwright.async_api import async_playwright
 
-    from microdial.broker import free_port
+    from microdial.embedded_broker import free_port
 
     session = "VIEWBENCH"
     port = free_port()

@@ -37,7 +37,8 @@ from pathlib import Path
 import aiomqtt
 
 from dialwire import Framer, encode
-from microdial.broker import MosquittoProcess, MqttClient
+from microdial.embedded_broker import MosquittoProcess
+from microdial.mqtt.client import MqttClient
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from microdial.spool import Spool
+from microdial.mqtt.spool import Spool
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from microdial.broker import MosquittoProcess, mosquitto_binary
+from microdial.embedded_broker import MosquittoProcess, mosquitto_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from microdial.apps.demo import DemoSettings, demo
-from microdial.broker import MosquittoProcess, free_port
-from microdial.recording import SessionMeta
+from microdial.embedded_broker import MosquittoProcess, free_port
+from microdial.store.format import SessionMeta
 from tests.host.support import csv_rows
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -154,7 +154,7 @@ async def test_demo_falls_back_to_amqtt_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "microdial.broker.mosquitto_binary", lambda: None
+        "microdial.embedded_broker.mosquitto_binary", lambda: None
     )  # as on a machine without Mosquitto
     out = io.StringIO()
     settings = DemoSettings(

@@ -14,15 +14,15 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from microdial.apps.daemon import mqtt_sinks, serve
-from microdial.broker import MosquittoProcess
-from microdial.payloads import DialStatus, parse_samples
-from microdial.pipeline import DialRunner, RunnerOptions
+from microdial.daemon import mqtt_sinks, serve
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.transports.serial import SerialTransport
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import DialStatus, parse_samples
+from microdial.mqtt.sink import MqttOptions
+from microdial.mqtt.topics import dial_topic, subscription
 from microdial.recorder import RecorderSettings, record
-from microdial.recording import SessionMeta, samples_file
-from microdial.sinks.mqtt import MqttOptions
-from microdial.topics import dial_topic, subscription
-from microdial.transports.serial import SerialTransport
+from microdial.store.format import SessionMeta, samples_file
 from tests.host.support import csv_rows, make_dial, wait_for
 
 FAST = RunnerOptions(reopen_min=0.05, reopen_max=0.2, status_interval=0.3)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from microdial.broker import MosquittoProcess
+from microdial.embedded_broker import MosquittoProcess
 from tests.host.support import make_dial, wait_for
 from tests.test_end_to_end import Collector
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from microdial.payloads import Sample
-from microdial.recording import SAMPLE_COLUMNS, DialMeta, SessionMeta, csv_lines, samples_file
+from microdial.model import Sample
+from microdial.store.format import SAMPLE_COLUMNS, DialMeta, SessionMeta, csv_lines, samples_file
 
 HOST_T0 = 1_763_700_000.0
 

@@ -11,7 +11,7 @@ import pytest
 
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, course
 from microdial.cli import main
-from microdial.recording import SessionMeta
+from microdial.store.format import SessionMeta
 from tests.analysis.sessions import played, write_session
 
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from microdial.analysis.grid import DialSamples, GridOptions, build_grid, grid_for
 from microdial.cli import main
 from microdial.errors import MicrodialError
-from microdial.grid import DialSamples, GridOptions, build_grid, grid_for
-from microdial.recording import SessionMeta
+from microdial.store.format import SessionMeta
 from tests.analysis.sessions import HOST_T0, DialTrace, per_second, played, write_session
 
 

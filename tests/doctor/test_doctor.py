@@ -22,11 +22,11 @@ from microdial.apps.doctor import (
     check_port,
     check_udev_rules,
 )
-from microdial.broker import MosquittoProcess, free_port
 from microdial.cli import main
-from microdial.decoder import Identity
+from microdial.device.decoder import Identity
+from microdial.device.transports.serial import SerialTransport
+from microdial.embedded_broker import MosquittoProcess, free_port
 from microdial.sim.runner import SimulatedDial
-from microdial.transports.serial import SerialTransport
 from tests.host.support import Chunks, make_dial
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from microdial.device.transports import hid as hid_transport
+from microdial.device.transports.hid import HidTransport, find_hid_dials, pack_reports
 from microdial.errors import TransportError
 from microdial.sim import fakes
-from microdial.transports import hid as hid_transport
-from microdial.transports.hid import HidTransport, find_hid_dials, pack_reports
 from tests.host.support import Chunks
 
 fakes.install()

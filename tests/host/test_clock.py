@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from microdial.clock import ClockModel, Probe
+from microdial.device.clock import ClockModel, Probe
 
 OFFSET = 5123.25  # host monotonic − device time at device time 0, seconds
 

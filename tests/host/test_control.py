@@ -10,14 +10,14 @@ from contextlib import asynccontextmanager
 import aiomqtt
 import pytest
 
-from microdial.broker import MosquittoProcess
-from microdial.control import Controller
-from microdial.payloads import CommandReply
-from microdial.pipeline import DialRunner, RunnerOptions
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.transports.serial import SerialTransport
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import CommandReply
+from microdial.mqtt.control import Controller
+from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.sim.rater import SteadyRater
 from microdial.sinks.memory import MemorySink
-from microdial.topics import command_topic, reply_topic
-from microdial.transports.serial import SerialTransport
 from tests.host.support import make_dial, wait_for
 
 

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from microdial.apps.daemon import DaemonSettings, discoverer, serve
 from microdial.config import load_settings
-from microdial.discovery import DialEntry, PortDiscovery, RoleMap
+from microdial.daemon import DaemonSettings, discoverer, serve
+from microdial.device.discovery import PortDiscovery
+from microdial.device.roles import DialEntry, RoleMap
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.stamp import DialKey
+from microdial.device.transports.base import Receiver, Transport
+from microdial.device.transports.serial import SerialTransport
 from microdial.errors import ConfigError
-from microdial.payloads import Sample
-from microdial.pipeline import DialRunner, RunnerOptions
+from microdial.model import Sample
 from microdial.sinks.base import Sink
 from microdial.sinks.memory import MemorySink
-from microdial.stamp import DialKey
-from microdial.transports.base import Receiver, Transport
-from microdial.transports.serial import SerialTransport
 from tests.host.support import make_dial, wait_for
 
 FAST = RunnerOptions(reopen_min=0.02, reopen_max=0.1, status_interval=0.2)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialwire import MAX_RECORD, SCHEMA, encode
-from microdial.decoder import _RECORD_TYPES, Decoder, Record
+from microdial.device.decoder import _RECORD_TYPES, Decoder, Record
 
 DEVICE_KINDS = sorted(_RECORD_TYPES)
 TEXT = st.text(

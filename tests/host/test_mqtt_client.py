@@ -12,7 +12,8 @@ import time
 import aiomqtt
 import pytest
 
-from microdial.broker import MosquittoProcess, _ephemeral_ports, free_port, mqtt_client
+from microdial.embedded_broker import MosquittoProcess, _ephemeral_ports, free_port
+from microdial.mqtt.client import mqtt_client
 
 
 async def collect(mosquitto: MosquittoProcess, topic: str, count: int, into: list[bytes]) -> None:

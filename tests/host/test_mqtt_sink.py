@@ -14,10 +14,11 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 import pytest
 
-from microdial.broker import BrokerAddress, MosquittoProcess, amqtt_broker
-from microdial.payloads import Sample, parse_samples
-from microdial.sinks.mqtt import MqttOptions, MqttSink
-from microdial.topics import dial_topic
+from microdial.embedded_broker import MosquittoProcess, amqtt_broker
+from microdial.model import Sample, parse_samples
+from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.sink import MqttOptions, MqttSink
+from microdial.mqtt.topics import dial_topic
 
 
 def sample(seq: int) -> Sample:

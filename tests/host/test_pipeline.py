@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from microdial.pipeline import DialRunner, RunnerOptions
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.transports.serial import SerialTransport
 from microdial.sinks.memory import MemorySink
-from microdial.transports.serial import SerialTransport
 from tests.host.support import CorruptingLink, make_dial, wait_for
 
 FAST = RunnerOptions(reopen_min=0.05, reopen_max=0.2, status_interval=0.2)

@@ -8,10 +8,10 @@ import tty
 
 import pytest
 
-from microdial.apps.daemon import check_ports
-from microdial.discovery import PortDiscovery
+from microdial.daemon import check_ports
+from microdial.device.discovery import PortDiscovery
+from microdial.device.transports.serial import SerialTransport
 from microdial.errors import ConfigError, TransportError
-from microdial.transports.serial import SerialTransport
 from tests.host.support import Chunks
 
 

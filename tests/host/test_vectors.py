@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from dialwire import crc16, encode
-from microdial.decoder import Decoder, Identity, Pong, SampleRecord
-from microdial.payloads import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
+from microdial.device.decoder import Decoder, Identity, Pong, SampleRecord
+from microdial.model import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
 from tests.conftest import ROOT
 
 WIRE = json.loads((ROOT / "protocol/vectors/wire.json").read_text())

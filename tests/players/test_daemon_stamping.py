@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from microdial.pipeline import DialRunner, RunnerOptions
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.transports.serial import SerialTransport
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
 from microdial.players.mpv import MpvClock
 from microdial.sinks.memory import MemorySink
-from microdial.transports.serial import SerialTransport
 from tests.host.support import make_dial, wait_for
 from tests.players.support import MpvProcess
 

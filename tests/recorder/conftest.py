@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiomqtt
 
-from microdial.broker import MosquittoProcess
-from microdial.payloads import DialEvent, DialStatus, Sample, SampleBatch
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import DialEvent, DialStatus, Sample, SampleBatch
+from microdial.mqtt.topics import dial_topic
 from microdial.recorder import RecorderSettings, record
-from microdial.topics import dial_topic
 
 T0 = 1_763_700_000.0
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from microdial.broker import MosquittoProcess
+from microdial.embedded_broker import MosquittoProcess
 from microdial.errors import RecordingError
 from microdial.recorder import RecorderSettings, record
-from microdial.recording import SessionMeta, read_events, read_samples, samples_file
+from microdial.store.format import SessionMeta, samples_file
+from microdial.store.reader import read_events, read_samples
 
 from .conftest import make_event, make_samples, publisher, rows_in, running_recorder, wait_for
 

@@ -11,8 +11,9 @@ from xml.sax.saxutils import escape
 import pytest
 
 from microdial.cli import main
-from microdial.importers import ColumnLayout, RatingFileError, import_file, read_carma, to_scale
-from microdial.recording import SessionMeta, read_events, read_samples, samples_file
+from microdial.store.format import SessionMeta, samples_file
+from microdial.store.importers import ColumnLayout, RatingFileError, import_file, read_carma, to_scale
+from microdial.store.reader import read_events, read_samples
 
 CARMA_CSV = """Time of Rating,13-Dec-2021 07:36:40
 Multimedia File,S01.mp4

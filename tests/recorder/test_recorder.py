@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from microdial.broker import MosquittoProcess
 from microdial.cli import main
-from microdial.payloads import DialEvent, SampleBatch
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import DialEvent, SampleBatch
+from microdial.mqtt.topics import dial_topic
 from microdial.recorder import RecorderSettings
-from microdial.recording import SessionMeta, read_events, read_samples, samples_file
-from microdial.topics import dial_topic
+from microdial.store.format import SessionMeta, samples_file
+from microdial.store.reader import read_events, read_samples
 
 from .conftest import make_event, make_samples, make_status, publisher, rows_in, running_recorder, wait_for
 

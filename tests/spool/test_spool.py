@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from microdial.spool import Spool, SpoolError
+from microdial.mqtt.spool import Spool, SpoolError
 
 
 def record(index: int, size: int = 300) -> bytes:
@@ -127,7 +127,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from microdial.spool import Spool, SpoolError
+    from microdial.mqtt.spool import Spool, SpoolError
 
     spool = Spool(Path(sys.argv[1]), segment_bytes=64 * 1024, sync_interval=0.01)
     written = 0

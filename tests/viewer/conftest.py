@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from microdial.apps.view import ViewSettings, serve
+from microdial.web.live import ViewSettings, serve
 from tests.players.support import CHROMIUM_ARGS
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, Response, async_playwright
 
-from microdial.apps.view import ViewSettings
 from microdial.cli import main
-from microdial.payloads import DialEvent
-from microdial.recorder import SessionRecord
-from microdial.review import downsample, load_recording, open_review, serve_review
+from microdial.model import DialEvent
+from microdial.store.writer import SessionRecord
+from microdial.web.live import ViewSettings
+from microdial.web.review import downsample, load_recording, open_review, serve_review
 from tests.players.support import CHROMIUM_ARGS
 from tests.recorder.conftest import T0, make_samples
 

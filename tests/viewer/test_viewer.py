@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page
 
-from microdial.apps.view import ViewSettings, serve
-from microdial.broker import MosquittoProcess
 from microdial.cli import main
+from microdial.embedded_broker import MosquittoProcess
 from microdial.errors import ConfigError
+from microdial.web.live import ViewSettings, serve
 from tests.recorder.conftest import make_event, make_samples, make_status, publisher
 
 from .conftest import running_viewer

@@ -7,8 +7,8 @@ import contextlib
 import io
 
 from microdial.apps.watch import WatchSettings, watch
-from microdial.broker import MosquittoProcess
-from microdial.payloads import Counters
+from microdial.embedded_broker import MosquittoProcess
+from microdial.model import Counters
 from tests.recorder.conftest import make_samples, make_status, publisher, wait_for
 
 

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from microdial.analysis.grid import AnalysisError
 from microdial.analysis.session import Clip
-from microdial.grid import AnalysisError
 
 
 def clip_name(clip: Clip, suffix: str) -> str:

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from microdial.grid import AnalysisError
+from microdial.analysis.grid import AnalysisError
 
 Classification = Literal["no rupture", "unrepaired rupture", "repaired rupture"]
 CLASSES: tuple[Classification, ...] = ("no rupture", "unrepaired rupture", "repaired rupture")

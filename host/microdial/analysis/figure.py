@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from microdial.analysis.grid import AnalysisError, Grid
 from microdial.analysis.session import SessionAnalysis
-from microdial.grid import AnalysisError, Grid
 
 COLOURS = ("#1f5fa8", "#c2502a", "#2a8c4a", "#7a3fa0", "#8c6d1f")
 TICK_STEPS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600)

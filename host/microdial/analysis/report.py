@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from microdial.analysis.grid import AnalysisError
 from microdial.analysis.session import SessionAnalysis
-from microdial.grid import AnalysisError
 
 JSON_FILE = "analysis.json"
 MARKDOWN_FILE = "analysis.md"

@@ -9,8 +9,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from microdial.analysis import stats
+from microdial.analysis.grid import Grid, GridOptions
 from microdial.analysis.ruptures import Rupture, RuptureOptions, find_ruptures
-from microdial.grid import Grid, GridOptions
 
 # Client first, then therapist, so differences read client - therapist.
 ROLE_ORDER = ("client", "therapist")

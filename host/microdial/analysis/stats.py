@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
-from microdial.grid import AnalysisError
+from microdial.analysis.grid import AnalysisError
 
 FloatArray = npt.NDArray[np.float64]
 

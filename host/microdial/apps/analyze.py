@@ -8,11 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from microdial.analysis.grid import GridOptions, grid_for, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
 from microdial.analysis.ruptures import RuptureOptions
 from microdial.analysis.session import AnalyzeOptions, analyse
 from microdial.config import add_config_argument, load_settings
-from microdial.grid import GridOptions, grid_for, write_grid
 
 # flag -> (settings field, type, help)
 FLAGS: dict[str, tuple[str, type, str]] = {

@@ -16,10 +16,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
+from microdial.analysis.grid import AnalysisError, GridOptions, build_grid, load_session
 from microdial.analysis.session import ordered
 from microdial.config import add_config_argument, load_settings
-from microdial.grid import AnalysisError, GridOptions, build_grid, load_session
-from microdial.recording import META_FILE
+from microdial.store.format import META_FILE
 
 
 class CourseSettings(BaseSettings):

@@ -22,18 +22,20 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import VALUE_MAX, VALUE_MIN
-from microdial.apps.daemon import mqtt_sinks, serve
-from microdial.broker import DEFAULT_URL, BrokerAddress, broker_for, mqtt_client
 from microdial.config import add_config_argument, load_settings
-from microdial.payloads import Code, parse_samples
-from microdial.pipeline import DialRunner
+from microdial.daemon import mqtt_sinks, serve
+from microdial.device.runner import DialRunner
+from microdial.device.transports.serial import SerialTransport
+from microdial.embedded_broker import broker_for
+from microdial.model import Code, parse_samples
+from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
+from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.sink import MqttOptions, MqttSink
+from microdial.mqtt.topics import parse_topic, subscription
 from microdial.recorder import RecorderSettings, record
-from microdial.recording import samples_file
 from microdial.sim.rater import RandomRater
 from microdial.sim.runner import SimulatedDial
-from microdial.sinks.mqtt import MqttOptions, MqttSink
-from microdial.topics import parse_topic, subscription
-from microdial.transports.serial import SerialTransport
+from microdial.store.format import samples_file
 
 ROLES = ("client", "therapist")
 

@@ -23,12 +23,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import PROTOCOL_VERSION, encode
-from microdial.broker import DEFAULT_URL, BrokerAddress, mqtt_client, reachable
 from microdial.config import add_config_argument, load_settings
-from microdial.decoder import Decoder, Identity, Pong
+from microdial.device.decoder import Decoder, Identity, Pong
+from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
+from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
+from microdial.mqtt.client import mqtt_client
 from microdial.players.base import AnchoredClock
-from microdial.transports.serial import SerialTransport, find_data_ports
 
 Status = Literal["OK", "WARN", "FAIL"]
 

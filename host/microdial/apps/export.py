@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from microdial.analysis.grid import GridOptions, grid_for, write_grid
 from microdial.config import add_config_argument, load_settings
-from microdial.grid import GridOptions, grid_for, write_grid
 
 
 class ExportSettings(BaseSettings):

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from microdial.errors import ConfigError
-from microdial.importers import FORMATS, ColumnLayout, import_file
-from microdial.payloads import Code
+from microdial.model import Code
+from microdial.store.importers import FORMATS, ColumnLayout, import_file
 
 _CODE: TypeAdapter[str] = TypeAdapter(Code)
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from microdial.apps import run_until_signalled
-from microdial.broker import DEFAULT_URL
 from microdial.config import add_config_argument, load_settings
+from microdial.mqtt.address import DEFAULT_URL
 from microdial.recorder import RecorderSettings, record
 
 

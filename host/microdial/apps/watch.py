@@ -14,11 +14,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
-from microdial.apps.view import LiveState
-from microdial.broker import DEFAULT_URL, BrokerAddress, mqtt_client
 from microdial.config import add_config_argument, load_settings
-from microdial.payloads import Code
-from microdial.topics import subscription
+from microdial.model import Code
+from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
+from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.topics import subscription
+from microdial.web.live import LiveState
 
 log = logging.getLogger(__name__)
 

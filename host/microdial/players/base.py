@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from microdial.payloads import Playback
+from microdial.model import Playback
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from microdial.payloads import DialEvent, DialStatus, Sample
+from microdial.model import DialEvent, DialStatus, Sample
 from microdial.sinks.base import Sink
 
 

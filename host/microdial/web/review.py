@@ -9,7 +9,6 @@ live view's: a role-limited page is only ever sent that role's traces and marks.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import math
@@ -21,18 +20,24 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
-from microdial.apps import run_until_signalled
-from microdial.apps.view import STATIC, ViewSettings, check_exposure, request_roles
 from microdial.errors import ConfigError, MicrodialError
-from microdial.recording import SessionMeta, read_events, read_samples
+from microdial.store.format import SessionMeta
+from microdial.store.reader import read_events, read_samples
+from microdial.web.live import STATIC, ViewSettings, check_exposure, request_roles
 
 log = logging.getLogger(__name__)
 
+
 # Buckets the page may ask for in one answer; two points each at most.
 MAX_BUCKETS = 5000
+
+
 DEFAULT_BUCKETS = 2000
+
+
 # Daemon event kinds a rater makes on purpose (a button press): drawn as marks.
 MARK_KINDS = frozenset({"button"})
+
 
 Clock = Literal["media", "session"]
 
@@ -258,15 +263,3 @@ async def serve_review(
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
-
-
-def run_review(settings: ViewSettings, args: argparse.Namespace) -> int:
-    if args.video is None:
-        raise ConfigError("--review needs --video VIDEO: the recording's video file")
-    check_exposure(settings)  # before the slow read, not after it
-    video = Path(args.video)
-    log.info("reading %s (a two-hour session takes some seconds)", args.review)
-    recording = open_review(Path(args.review), video)
-
-    run_until_signalled(serve_review(settings, recording, video))
-    return 0

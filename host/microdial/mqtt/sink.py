@@ -33,11 +33,12 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from microdial.broker import BrokerAddress, Delivery, MqttClient, mqtt_client
-from microdial.payloads import DialEvent, DialStatus, Sample, batch_json
+from microdial.model import DialEvent, DialStatus, Sample, batch_json
+from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.client import Delivery, MqttClient, mqtt_client
+from microdial.mqtt.spool import Spool
+from microdial.mqtt.topics import Channel, dial_topic
 from microdial.sinks.base import Sink
-from microdial.spool import Spool
-from microdial.topics import Channel, dial_topic
 
 log = logging.getLogger(__name__)
 

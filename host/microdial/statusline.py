@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import TextIO
 
-from microdial.pipeline import DialRunner
+from microdial.device.runner import DialRunner
 
 
 def describe(runner: DialRunner, rate: float) -> str:

@@ -54,9 +54,9 @@ from pydantic import BaseModel, ValidationError
 
 from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import MicrodialError
-from microdial.payloads import Sample
-from microdial.recorder import SessionRecord
-from microdial.recording import META_FILE, RecordedEvent, SessionMeta
+from microdial.model import Sample
+from microdial.store.format import META_FILE, RecordedEvent, SessionMeta
+from microdial.store.writer import SessionRecord
 
 Format = Literal["carma", "darma", "columns"]
 FORMATS: tuple[Format, ...] = ("carma", "darma", "columns")

@@ -10,8 +10,8 @@ from pathlib import Path
 import serial
 import serial.tools.list_ports
 
+from microdial.device.transports.base import Receiver, Transport
 from microdial.errors import TransportError
-from microdial.transports.base import Receiver, Transport
 
 # CircuitPython names its second CDC interface so; the console's is "CircuitPython CDC control".
 DATA_INTERFACE = "CircuitPython CDC2"

@@ -15,13 +15,14 @@ import socket
 import aiomqtt
 from pydantic import ValidationError
 
-from microdial.broker import BrokerAddress, mqtt_client
+from microdial.device.runner import DialRunner
 from microdial.errors import TransportError
-from microdial.payloads import COMMAND, CommandReply, DialCommand, RateCommand, SessionCommand
-from microdial.pipeline import DialRunner
+from microdial.model import COMMAND, CommandReply, DialCommand, RateCommand, SessionCommand
+from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
-from microdial.topics import command_topic, reply_topic
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass
 
-from microdial.payloads import SyncState
+from microdial.model import SyncState
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,16 @@
-"""Which dials are there, and who is rating on each: port discovery with hot-plug, and role mapping."""
+"""microdial.device.discovery"""
 
 from __future__ import annotations
 
 import glob
-import logging
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import serial.tools.list_ports
-from pydantic import BaseModel, ConfigDict
 
+from microdial.device.transports.base import Receiver, Transport
+from microdial.device.transports.serial import DATA_INTERFACE, SerialTransport
 from microdial.errors import ConfigError, TransportError
-from microdial.payloads import Code
-from microdial.transports.base import Receiver, Transport
-from microdial.transports.serial import DATA_INTERFACE, SerialTransport
-
-log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[], Transport]
 
@@ -57,7 +52,7 @@ class PortDiscovery:
         return {key: self._follow(key) for key in self._auto_paths}
 
     def _scan_hid(self) -> dict[str, TransportFactory]:
-        from microdial.transports.hid import find_hid_dials
+        from microdial.device.transports.hid import find_hid_dials
 
         return {path.decode(errors="replace"): _hid_factory(path) for path in find_hid_dials()}
 
@@ -76,7 +71,7 @@ def _serial_factory(path: str) -> TransportFactory:
 
 
 def _hid_factory(path: bytes) -> TransportFactory:
-    from microdial.transports.hid import HidTransport
+    from microdial.device.transports.hid import HidTransport
 
     return lambda: HidTransport(path)
 
@@ -86,59 +81,3 @@ class _Absent(SerialTransport):
 
     async def open(self, receiver: Receiver) -> None:
         raise TransportError(f"{self.location} is unplugged")
-
-
-class DialEntry(BaseModel):
-    """One dial in the config file: [daemon.dials."<device id>"]."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    role: Code
-    participant: Code | None = None
-
-
-class Assignment(NamedTuple):
-    role: str
-    participant: str | None
-
-
-class RoleMap:
-    """Device id → rater role and participant: from the config, else in order of appearance."""
-
-    def __init__(self, table: dict[str, DialEntry] | None = None, default_role: str | None = None) -> None:
-        self._table = {device.upper(): entry for device, entry in (table or {}).items()}
-        self._default_role = default_role
-        self._given: dict[str, Assignment] = {}
-
-    @classmethod
-    def fixed(cls, role: str) -> RoleMap:
-        return cls(default_role=role)
-
-    def assign(self, device: str) -> Assignment:
-        device = device.upper()
-        if device in self._given:
-            return self._given[device]
-        entry = self._table.get(device)
-        taken = {given.role for given in self._given.values()}
-        if entry is not None:
-            assignment = Assignment(entry.role, entry.participant)
-        elif self._default_role is not None and self._default_role not in taken:
-            assignment = Assignment(self._default_role, None)
-        else:
-            number = 1 + sum(1 for given in self._given.values() if given.role.startswith("dial"))
-            while f"dial{number}" in taken:
-                number += 1
-            assignment = Assignment(f"dial{number}", None)
-        self._given[device] = assignment
-        if entry is None:
-            log.warning(
-                'dial %s rates as %s; to fix its role add [daemon.dials."%s"] role = "..." to microdial.toml',
-                device,
-                assignment.role,
-                device,
-            )
-        return assignment
-
-    @property
-    def assignments(self) -> dict[str, Assignment]:
-        return dict(self._given)

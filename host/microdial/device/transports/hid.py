@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from microdial.device.transports.base import Receiver, Transport
 from microdial.errors import TransportError, TransportUnavailable
-from microdial.transports.base import Receiver, Transport
 
 USAGE_PAGE = 0xFF00
 USAGE = 0x01

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from microdial.clock import ClockModel
-from microdial.decoder import SampleRecord, seconds
-from microdial.payloads import Sample
+from microdial.device.clock import ClockModel
+from microdial.device.decoder import SampleRecord, seconds
+from microdial.model import Sample
 from microdial.players.base import MediaStamp, PlayerClock
 
 

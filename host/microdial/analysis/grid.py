@@ -38,7 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from microdial.errors import MicrodialError
-from microdial.recording import META_FILE, SAMPLE_COLUMNS, SessionMeta
+from microdial.store.format import META_FILE, SAMPLE_COLUMNS, SessionMeta
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from dialwire import encode
-from microdial.clock import ClockModel, Probe
-from microdial.decoder import (
+from microdial.device.clock import ClockModel, Probe
+from microdial.device.decoder import (
     Ack,
     ButtonRecord,
     Decoder,
@@ -27,14 +27,14 @@ from microdial.decoder import (
     SampleRecord,
     seconds,
 )
-from microdial.discovery import RoleMap
+from microdial.device.roles import RoleMap
+from microdial.device.stamp import DialKey, Stamper
+from microdial.device.transports.base import Transport
 from microdial.errors import TransportError
-from microdial.payloads import Counters, DialEvent, DialState, DialStatus, EventKind, Sample
+from microdial.model import Counters, DialEvent, DialState, DialStatus, EventKind, Sample
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
 from microdial.sinks.base import Sink
-from microdial.stamp import DialKey, Stamper
-from microdial.transports.base import Transport
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,238 @@
+"""The daemon: every dial found, each in its own task, into the MQTT sinks; supervised and stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from microdial.device.discovery import PortDiscovery
+from microdial.device.roles import DialEntry, RoleMap
+from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.stamp import DialKey
+from microdial.errors import BrokerUnreachable, TransportError
+from microdial.model import Code
+from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
+from microdial.mqtt.control import Controller
+from microdial.mqtt.sink import MqttOptions, MqttSink
+from microdial.mqtt.spool import Spool, SpoolError
+from microdial.players import open_player
+from microdial.players.base import PlayerClock
+from microdial.sinks.base import Sink
+from microdial.statusline import StatusLine
+
+log = logging.getLogger(__name__)
+
+
+# An int range rather than Literal[0, 1, 2]: a Literal of ints refuses the string "1" that an
+# environment variable carries.
+QoS = Annotated[int, Field(ge=0, le=2)]
+
+
+class DaemonSettings(BaseSettings):
+    port: str = Field("auto", description="auto, a device path, a glob, or comma-separated paths")
+    transport: Literal["serial", "hid"] = "serial"
+    broker: str = DEFAULT_URL
+    session: Code | None = None
+    rater: Code | None = None
+    player: str = "none"
+    video: Path | None = None
+    dials: dict[str, DialEntry] = Field(default_factory=dict)
+    max_queue: int = Field(200_000, ge=1)
+    batch_window: float = Field(
+        0.02, ge=0, le=0.02, description="longest wait of an unchanged value's repeat for others to join it"
+    )
+    sync_interval: float = Field(5.0, gt=0)
+    scan_interval: float = Field(1.0, gt=0)
+    # Commands on microdial/v1/<session>/cmd must carry this token when it is set.
+    command_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = Field(None, description="CA of a lab broker with its own certificate (mqtts://)")
+    mqtt_protocol: Literal["auto", "3.1.1", "5"] = "auto"
+    qos_samples: QoS = 1
+    qos_status: QoS = 1
+    qos_events: QoS = 1
+    # Samples taken while the broker is unreachable wait here, per session and dial, across daemon restarts.
+    spool_dir: Path | None = Field(default_factory=lambda: default_state_dir() / "spool")
+    spool_max_mb: int = Field(512, ge=1)
+
+    def broker_address(self) -> BrokerAddress:
+        address = BrokerAddress.parse(self.broker)
+        if self.username is not None:
+            address = address.model_copy(update={"username": self.username, "password": self.password})
+        return address
+
+    def mqtt_options(self) -> MqttOptions:
+        return MqttOptions(
+            max_queue=self.max_queue,
+            batch_window=self.batch_window,
+            protocol=self.mqtt_protocol,
+            ca_file=self.ca_file,
+            qos_samples=self.qos_samples,
+            qos_status=self.qos_status,
+            qos_events=self.qos_events,
+        )
+
+
+def check_ports(spec: str) -> None:
+    """At start, a port that cannot be there is a mistake to report; later, absence is waited out."""
+    if spec == "auto" or any(ch in spec for ch in "*?["):
+        return
+    for path in (p.strip() for p in spec.split(",") if p.strip()):
+        if not Path(path).exists():
+            raise TransportError(
+                f"no serial port {path}: plug in the dial, or give its data port with --port"
+            )
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "microdial"
+
+
+def mqtt_sinks(
+    address: BrokerAddress,
+    options: MqttOptions,
+    spool_dir: Path | None = None,
+    spool_max_bytes: int = 512 << 20,
+) -> Callable[[DialKey], Sink]:
+    def make(key: DialKey) -> Sink:
+        spool = None
+        if spool_dir is not None:
+            try:
+                spool = Spool(spool_dir / key.session / key.dial, max_bytes=spool_max_bytes)
+            except (SpoolError, OSError) as err:
+                log.error(
+                    "dial %s: no spool (%s); samples wait in memory only while the broker is away",
+                    key.dial,
+                    err,
+                )
+        if spool is not None and len(spool):
+            log.info(
+                "dial %s: %d samples spooled by an earlier run will be published first", key.dial, len(spool)
+            )
+        return MqttSink(address, key.session, key.dial, options, spool)
+
+    return make
+
+
+Discover = Callable[[], list[DialRunner]]
+
+
+async def serve(
+    runners: list[DialRunner],
+    stop: asyncio.Event,
+    *,
+    discover: Discover | None = None,
+    scan_interval: float = 1.0,
+    flush_timeout: float = 10.0,
+) -> None:
+    """Run every dial until stop is set, adding those discover() finds; then deliver everything pending.
+
+    Each dial runs in its own task. A task that fails is reported and restarted on its own,
+    so one dial's fault never stalls another.
+    """
+    tasks = {runner: asyncio.create_task(runner.run()) for runner in runners}
+    try:
+        while not stop.is_set():
+            for runner in discover() if discover else []:
+                runners.append(runner)
+                tasks[runner] = asyncio.create_task(runner.run())
+            for runner, task in list(tasks.items()):
+                if task.done():
+                    error = task.exception()
+                    log.error("dial %s stopped: %r; restarting it", runner.key or "(unidentified)", error)
+                    tasks[runner] = asyncio.create_task(runner.run())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), scan_interval)
+        flushed = await asyncio.gather(*(runner.stop(flush_timeout) for runner in runners))
+        for runner, ok in zip(runners, flushed, strict=True):
+            if not ok:
+                log.error(
+                    "dial %s: %d samples not delivered before exit", runner.key, runner.counters().queued
+                )
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+def discoverer(
+    discovery: PortDiscovery,
+    session: str,
+    roles: RoleMap,
+    make_sink: Callable[[DialKey], Sink],
+    player: PlayerClock | None,
+    options: RunnerOptions,
+) -> Discover:
+    known: set[str] = set()
+
+    def discover() -> list[DialRunner]:
+        new = []
+        for key, open_transport in discovery.scan().items():
+            if key in known:
+                continue
+            known.add(key)
+            log.info("dial port %s found", key)
+            new.append(DialRunner(open_transport, session, roles, make_sink, player, options))
+        return new
+
+    return discover
+
+
+async def _main(settings: DaemonSettings, show_status: bool) -> int:
+    address = settings.broker_address()
+    check_ports(settings.port)
+    player = open_player(settings.player, video=settings.video)
+    if not await asyncio.to_thread(reachable, address, 3.0):
+        raise BrokerUnreachable(
+            f"no MQTT broker answers at {address.url}: start one (e.g. apt-get install mosquitto) or give --broker URL"
+        )
+    assert settings.session is not None
+    discovery = PortDiscovery(settings.port, settings.transport)
+    if settings.port == "auto" and not discovery.scan():
+        log.warning(
+            "no %s dial found yet: plug in a dial (with microdial firmware); waiting", settings.transport
+        )
+    runners: list[DialRunner] = []
+    discover = discoverer(
+        discovery,
+        settings.session,
+        RoleMap(settings.dials, settings.rater),
+        mqtt_sinks(address, settings.mqtt_options(), settings.spool_dir, settings.spool_max_mb << 20),
+        player,
+        RunnerOptions(sync_interval=settings.sync_interval),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "daemon: session %s, ports %s, broker %s, player %s",
+        settings.session,
+        settings.port,
+        address.url,
+        settings.player,
+    )
+    controller = Controller(address, settings.session, runners, player, settings.command_token)
+    background = [asyncio.create_task(controller.run())]
+    if player is not None:
+        background.append(asyncio.create_task(player.run()))
+    if show_status:
+        background.append(asyncio.create_task(StatusLine(runners, sys.stderr).run()))
+    try:
+        await serve(runners, stop, discover=discover, scan_interval=settings.scan_interval)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+    return 0

@@ -1,0 +1,57 @@
+"""One counting rule for a dial's sequence numbers, used by the daemon and the recorder alike.
+
+A dial numbers its samples modulo dialwire.SEQ_MODULO. Relative to the last number seen, a step of
+one is the next sample; a step of up to half the modulus is a gap of step - 1 lost samples; a step
+of zero is the same sample again; a larger step is a number from before the last one, which is a
+restart of the dial's count (or an old duplicate: who asks decides with the dial's clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dialwire import SEQ_MODULO, seq_delta
+
+HALF = SEQ_MODULO // 2
+
+StepKind = Literal["first", "next", "gap", "repeat", "back"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: StepKind
+    previous: int | None
+    lost: int = 0
+
+
+class SequenceCounter:
+    """Counts samples, gaps and lost samples of one dial's sequence numbers."""
+
+    __slots__ = ("gaps", "last", "lost", "samples")
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.samples = 0
+        self.gaps = 0
+        self.lost = 0
+
+    def observe(self, seq: int) -> Step:
+        self.samples += 1
+        previous, self.last = self.last, seq
+        if previous is None:
+            return Step("first", None)
+        step = seq_delta(seq, previous)
+        if step == 1:
+            return Step("next", previous)
+        if step == 0:
+            return Step("repeat", previous)
+        if step >= HALF:
+            return Step("back", previous)
+        self.gaps += 1
+        self.lost += step - 1
+        return Step("gap", previous, step - 1)
+
+    def restart(self) -> None:
+        """The dial counts from anew (it restarted): the next number is a first, not a gap."""
+        self.last = None
