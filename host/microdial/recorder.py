@@ -22,14 +22,13 @@ import logging
 import time
 from pathlib import Path
 
-import aiomqtt
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from microdial.errors import RecordingError
 from microdial.model import Code, DialEvent, DialStatus, Sample, parse_samples
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.topics import parse_topic, subscription
 from microdial.store.writer import SessionRecord
 
@@ -140,41 +139,37 @@ class Recorder:
             raise errors[0]
 
 
-def _client(settings: RecorderSettings, address: BrokerAddress) -> aiomqtt.Client:
-    client = mqtt_client(
-        address,
+def _client(settings: RecorderSettings, address: BrokerAddress) -> MqttClient:
+    # Acknowledging only after the write is what makes a kill -9 lose nothing.
+    options = ClientOptions(
         identifier=settings.client_id,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        clean_session=False,
+        protocol="3.1.1",
+        persistent=True,
         keepalive=settings.keepalive,
+        manual_ack=True,
     )
-    # aiomqtt has no switch for this; its paho client does. Acknowledging only after the
-    # write is what makes a kill -9 lose nothing.
-    client._client.manual_ack_set(True)
-    return client
+    return mqtt_client(address, options)
 
 
-async def _consume(client: aiomqtt.Client, recorder: Recorder, settings: RecorderSettings) -> None:
+async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSettings) -> None:
     messages = client.messages
-    unacked: list[aiomqtt.Message] = []
+    unacked: list[Message] = []
     next_sync = time.monotonic() + settings.fsync_interval
 
     def commit() -> None:
         recorder.flush()
         for message in unacked:
-            client._client.ack(message.mid, message.qos)
+            client.ack(message)
         unacked.clear()
 
     # One wait for the next message outlives the fsync timeouts: cancelling it could drop a
     # message it had already taken off the queue (and, unacknowledged, stall it until reconnect).
-    getter: asyncio.Future[aiomqtt.Message] | None = None
+    getter: asyncio.Future[Message] | None = None
     try:
         while True:
-            message: aiomqtt.Message | None = None
-            if getter is None and len(messages):
-                # What is already queued is taken as is: anext() would start a task per message.
-                message = client._queue.get_nowait()
-            else:
+            # What is already queued is taken as is: anext() would start a task per message.
+            message = client.queued_message() if getter is None else None
+            if message is None:
                 commit()
                 if getter is None:
                     getter = asyncio.ensure_future(anext(messages))
@@ -217,7 +212,7 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
                     if ready is not None:
                         ready.set()
                     await _consume(client, recorder, settings)
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
             # Whatever arrived is on disk before the next connection redelivers the rest.
             recorder.sync()

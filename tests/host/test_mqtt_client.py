@@ -13,7 +13,7 @@ import aiomqtt
 import pytest
 
 from microdial.embedded_broker import MosquittoProcess, _ephemeral_ports, free_port
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import ClientOptions, mqtt_client
 
 
 async def collect(mosquitto: MosquittoProcess, topic: str, count: int, into: list[bytes]) -> None:
@@ -57,7 +57,7 @@ async def test_payload_larger_than_the_socket_buffer(mosquitto: MosquittoProcess
 
 async def test_unanswered_publish_times_out_as_an_mqtt_error(mosquitto: MosquittoProcess) -> None:
     assert mosquitto.process is not None
-    async with mqtt_client(mosquitto.address, timeout=0.5) as client:
+    async with mqtt_client(mosquitto.address, ClientOptions(timeout=0.5)) as client:
         await client.publish("alive", b"1", qos=1)
         mosquitto.process.send_signal(signal.SIGSTOP)  # a hung broker: connected, never answering
         try:
@@ -70,7 +70,7 @@ async def test_unanswered_publish_times_out_as_an_mqtt_error(mosquitto: Mosquitt
 
 async def publish_until_the_loss_shows(mosquitto: MosquittoProcess) -> str:
     try:
-        async with mqtt_client(mosquitto.address, timeout=30) as client:
+        async with mqtt_client(mosquitto.address, ClientOptions(timeout=30)) as client:
             await client.publish("alive", b"1", qos=1)
             mosquitto.stop(kill=True)
             for _ in range(200):  # until paho notices the closed socket
@@ -90,13 +90,13 @@ async def test_publish_on_a_lost_connection_fails_at_once(mosquitto: MosquittoPr
 
 async def test_a_backlog_of_small_messages_is_read_whole_and_in_order(mosquitto: MosquittoProcess) -> None:
     """Thousands of queued packets arrive in few reads; none may be cut, lost or reordered."""
-    options = {"identifier": "backlog-reader", "clean_session": False}
-    async with mqtt_client(mosquitto.address, **options) as reader:
+    options = ClientOptions(identifier="backlog-reader", persistent=True)
+    async with mqtt_client(mosquitto.address, options) as reader:
         await reader.subscribe("backlog", qos=1)
     async with mqtt_client(mosquitto.address) as writer:
         await asyncio.gather(*(writer.publish("backlog", b"%05d" % i, qos=1) for i in range(5000)))
     received: list[bytes] = []
-    async with mqtt_client(mosquitto.address, **options) as reader:
+    async with mqtt_client(mosquitto.address, options) as reader:
         assert type(reader._client._sock).__name__ == "_ReadAheadSocket"
         async for message in reader.messages:
             assert isinstance(message.payload, bytes)

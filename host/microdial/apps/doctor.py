@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import aiomqtt
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -28,7 +27,7 @@ from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import ClientOptions, ConnectRefused, MqttError, mqtt_client
 from microdial.players.base import AnchoredClock
 
 Status = Literal["OK", "WARN", "FAIL"]
@@ -311,13 +310,13 @@ async def check_broker(url: str, timeout: float) -> list[Check]:
             )
         ]
     try:
-        async with mqtt_client(address, identifier=f"microdial-doctor-{os.getpid()}", timeout=timeout):
+        async with mqtt_client(address, ClientOptions(timeout=timeout)):
             pass
-    except aiomqtt.MqttCodeError as err:
+    except ConnectRefused as err:
         return [
             Check("FAIL", subject, f"the broker refused the MQTT connection ({err}): check user and password")
         ]
-    except aiomqtt.MqttError as err:
+    except MqttError as err:
         return [
             Check(
                 "FAIL",

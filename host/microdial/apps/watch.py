@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import secrets
 import sys
 from typing import TextIO
 
-import aiomqtt
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -17,7 +15,7 @@ from microdial.apps import run_until_signalled
 from microdial.config import add_config_argument, load_settings
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import MqttError, mqtt_client
 from microdial.mqtt.topics import subscription
 from microdial.web.live import LiveState
 
@@ -78,9 +76,7 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
         delay = 0.2
         while True:
             try:
-                async with mqtt_client(
-                    address, identifier=f"microdial-watch-{secrets.token_hex(4)}", keepalive=10
-                ) as client:
+                async with mqtt_client(address) as client:
                     await client.subscribe(subscription(settings.session), qos=0)
                     delay = 0.2
                     if ready is not None:
@@ -88,7 +84,7 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
                     async for message in client.messages:
                         if isinstance(message.payload, bytes):
                             state.handle(str(message.topic), message.payload)
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

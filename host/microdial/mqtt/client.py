@@ -6,15 +6,18 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import aiomqtt
 import paho.mqtt.client as mqtt
-from aiomqtt.exceptions import MqttCodeError
+from aiomqtt.exceptions import MqttCodeError, MqttConnectError
 from aiomqtt.types import PahoSocket, PayloadType
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict, Field
 
 from microdial.mqtt.address import BrokerAddress, tls_context
 
@@ -53,6 +56,18 @@ class MqttClient(aiomqtt.Client):
             # here keeps asyncio from logging it again as "never retrieved" when it is collected.
             if self._disconnected.done() and not self._disconnected.cancelled():
                 self._disconnected.exception()
+
+    def manual_ack(self) -> None:
+        # aiomqtt has no switch for this; its paho client does.
+        self._client.manual_ack_set(True)
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a message received with manual_ack: the broker may forget it now."""
+        self._client.ack(message.mid, message.qos)
+
+    def queued_message(self) -> Message | None:
+        """A message that has arrived already, without waiting (None when none has)."""
+        return self._queue.get_nowait() if len(self.messages) else None
 
     def _fail_pending(self, disconnected: asyncio.Future[None]) -> None:
         for pending in list(self._pending_publishes.values()):
@@ -247,13 +262,76 @@ class Delivery:
                 future.set_exception(error)
 
 
-def mqtt_client(address: BrokerAddress, *, ca_file: Path | None = None, **options: Any) -> MqttClient:
-    """An aiomqtt client for address, with its credentials and TLS; options go to aiomqtt.Client."""
-    return MqttClient(
+MqttProtocol = Literal["3.1.1", "5"]
+
+# What callers catch and read: the names are ours, so callers never import the MQTT library.
+MqttError = aiomqtt.MqttError
+ConnectRefused = MqttConnectError
+Message = aiomqtt.Message
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """The message the broker publishes for a client whose connection drops without a goodbye."""
+
+    topic: str
+    payload: bytes | str
+    qos: int = 1
+    retain: bool = True
+
+
+class ClientOptions(BaseModel):
+    """How one connection behaves; the broker's address and credentials come from BrokerAddress."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Empty: a random one (only for clients whose session need not outlive them).
+    identifier: str = ""
+    protocol: MqttProtocol = "5"
+    # The broker keeps subscriptions and queued messages while the client is away: 3.1.1 with
+    # clean_session off, 5 with clean_start off and a session expiry.
+    persistent: bool = False
+    session_expiry: int = Field(3600, ge=0)
+    keepalive: int = Field(10, ge=1)
+    will: Will | None = None
+    ca_file: Path | None = None
+    # Seconds to wait for the broker: connecting, acknowledgements.
+    timeout: float = Field(10.0, gt=0)
+    # Messages are acknowledged by ack(), not on arrival (the recorder, once they are written).
+    manual_ack: bool = False
+    max_inflight: int = Field(20, ge=1)
+
+
+def mqtt_client(address: BrokerAddress, options: ClientOptions | None = None) -> MqttClient:
+    """A client for address, with its credentials and TLS, behaving as options say."""
+    options = options or ClientOptions()
+    session: dict[str, Any]
+    if options.protocol == "3.1.1":
+        session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": not options.persistent}
+    else:
+        properties = None
+        if options.persistent:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = options.session_expiry
+        session = {
+            "protocol": aiomqtt.ProtocolVersion.V5,
+            "clean_start": not options.persistent,
+            "properties": properties,
+        }
+    will = options.will
+    client = MqttClient(
         address.host,
         address.port,
         username=address.username,
         password=address.password,
-        tls_context=tls_context(address, ca_file),
-        **options,
+        tls_context=tls_context(address, options.ca_file),
+        identifier=options.identifier or None,
+        will=None if will is None else aiomqtt.Will(will.topic, will.payload, will.qos, will.retain),
+        keepalive=options.keepalive,
+        timeout=options.timeout,
+        max_inflight_messages=options.max_inflight,
+        **session,
     )
+    if options.manual_ack:
+        client.manual_ack()
+    return client

@@ -12,14 +12,13 @@ import json
 import logging
 import socket
 
-import aiomqtt
 from pydantic import ValidationError
 
 from microdial.device.runner import DialRunner
 from microdial.errors import TransportError
 from microdial.model import COMMAND, CommandReply, DialCommand, RateCommand, SessionCommand
 from microdial.mqtt.address import BrokerAddress
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import MqttError, mqtt_client
 from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
@@ -57,7 +56,7 @@ class Controller:
                         reply = await self.handle(payload)
                         if reply is not None:
                             await client.publish(reply_topic(self._session), reply.model_dump_json(), qos=1)
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 log.debug("control connection: %s", err)
                 self.ready.clear()
                 await asyncio.sleep(1.0)

@@ -26,16 +26,19 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from typing import Literal
 
 from microdial.model import DialEvent, DialStatus, Sample, batch_json
 from microdial.mqtt.address import BrokerAddress
-from microdial.mqtt.client import Delivery, MqttClient, mqtt_client
+from microdial.mqtt.client import (
+    ClientOptions,
+    ConnectRefused,
+    Delivery,
+    MqttClient,
+    MqttError,
+    Will,
+    mqtt_client,
+)
 from microdial.mqtt.spool import Spool
 from microdial.mqtt.topics import Channel, dial_topic
 from microdial.sinks.base import Sink
@@ -145,7 +148,7 @@ class MqttSink(Sink):
             return  # the acknowledgement, the task's drain, or the reconnect sends them
         try:
             self._send_due(client)
-        except aiomqtt.MqttError:
+        except MqttError:
             self._wake.set()  # the connection just broke: run() finds out and keeps the samples
 
     def put_status(self, status: DialStatus) -> None:
@@ -191,7 +194,7 @@ class MqttSink(Sink):
                     log.info("dial %s: connected to broker %s", self._dial, self._address.url)
                     self._status_sent = None
                     await self._drain(client)
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 if not self.connected and self.protocol == "auto" and _refused_protocol(err):
                     log.info(
                         "dial %s: broker %s does not speak MQTT 5; using 3.1.1", self._dial, self._address.url
@@ -249,24 +252,19 @@ class MqttSink(Sink):
         will = None
         if self._status is not None:
             offline = self._status.model_copy(update={"state": "offline"})
-            will = aiomqtt.Will(
-                self._topic("status"), offline.model_dump_json(), qos=options.qos_status, retain=True
-            )
-        session: dict[str, Any]
-        if self.protocol == "3.1.1":
-            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
-        else:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = options.session_expiry
-            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
+            will = Will(self._topic("status"), offline.model_dump_json(), qos=options.qos_status)
         return mqtt_client(
             self._address,
-            ca_file=options.ca_file,
-            identifier=f"microdial-daemon-{self._session}-{self._dial}",
-            **session,
-            will=will,
-            keepalive=options.keepalive,
-            timeout=options.publish_timeout,
+            ClientOptions(
+                identifier=f"microdial-daemon-{self._session}-{self._dial}",
+                protocol="3.1.1" if self.protocol == "3.1.1" else "5",
+                persistent=True,
+                session_expiry=options.session_expiry,
+                will=will,
+                ca_file=options.ca_file,
+                keepalive=options.keepalive,
+                timeout=options.publish_timeout,
+            ),
         )
 
     def _topic(self, channel: Channel) -> str:
@@ -291,7 +289,7 @@ class MqttSink(Sink):
                 continue
             waited = time.monotonic() - self._in_flight_since
             if waited >= timeout:
-                raise aiomqtt.MqttError(f"Operation timed out: no acknowledgement in {waited:.1f} s")
+                raise MqttError(f"Operation timed out: no acknowledgement in {waited:.1f} s")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout - waited):
                     await self._wake.wait()
@@ -335,7 +333,7 @@ class MqttSink(Sink):
                     client.send(
                         self._samples_topic, payload, self._options.qos_samples, on_done=self._delivered
                     )
-                except aiomqtt.MqttError:
+                except MqttError:
                     self._in_flight, self._due = 0, True
                     raise
         finally:
@@ -356,6 +354,6 @@ class MqttSink(Sink):
         self._settle()
 
 
-def _refused_protocol(err: aiomqtt.MqttError) -> bool:
+def _refused_protocol(err: MqttError) -> bool:
     """The broker refused the MQTT 5 CONNECT, or never answered it (brokers that only speak 3.1.1)."""
-    return isinstance(err, MqttConnectError) or "timed out" in str(err)
+    return isinstance(err, ConnectRefused) or "timed out" in str(err)

@@ -7,7 +7,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import secrets
 import time
 from array import array
 from collections import deque
@@ -15,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
@@ -23,7 +21,7 @@ from pydantic_settings import BaseSettings
 from microdial.errors import ConfigError
 from microdial.model import Code, DialEvent, DialStatus, Sample, parse_samples
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
-from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.client import MqttError, mqtt_client
 from microdial.mqtt.topics import parse_topic, subscription
 
 log = logging.getLogger(__name__)
@@ -321,9 +319,7 @@ class Viewer:
         delay = 0.2
         while True:
             try:
-                async with mqtt_client(
-                    address, identifier=f"microdial-view-{secrets.token_hex(4)}", keepalive=10
-                ) as client:
+                async with mqtt_client(address) as client:
                     await client.subscribe(subscription(self.settings.session), qos=1)
                     self.connected = True
                     self.state.status_changed = True
@@ -333,7 +329,7 @@ class Viewer:
                     async for message in client.messages:
                         if isinstance(message.payload, bytes):
                             self.state.handle(str(message.topic), message.payload)
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
             finally:
                 self.connected = False
