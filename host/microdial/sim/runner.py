@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dialwire import Framer
+from dialwire import VALUE_MAX, VALUE_MIN, Framer
 from microdial.errors import ConfigError
 from microdial.sim import fakes
-from microdial.sim.rater import HIGH, LOW, Hand, Rater
+from microdial.sim.rater import Hand, Rater
 
 fakes.install()
 
@@ -242,7 +242,7 @@ class SimulatedDial:
 
     def set_value(self, value: int | None) -> None:
         """Turn the knob to value at once (a fast spin), holding it there; None hands back to the rater."""
-        self._override = None if value is None else max(LOW, min(HIGH, value))
+        self._override = None if value is None else max(VALUE_MIN, min(VALUE_MAX, value))
         self._wake.set()
 
     def press(self, held_s: float = 0.1) -> None:
