@@ -20,7 +20,8 @@ IDENT_US = 10000000
 CONNECT_IDENT_US = 200000
 # An error that repeats every loop must not flood the wire: at most one ERR per interval.
 ERR_INTERVAL_US = 100000
-# Room for the rest of an ERR record within dialwire.MAX_RECORD.
+# Room for the rest of an ERR record within dialwire.MAX_RECORD (160 bytes): "$ERR," a t of up
+# to 20 digits, a code of up to 8 characters, the separators and "*CCCC\r\n" take 42.
 MAX_MESSAGE = 100
 IDLE_S = 0.001
 ERROR_SHOW_US = 3000000
@@ -56,7 +57,7 @@ class Dial:
             # Not rate limited: each bad entry must reach the user.
             self.errors += 1
             self._error_at = now
-            self.link.send("ERR", (now, "settings", clean_text(problem)[:MAX_MESSAGE]))
+            self.link.send("ERR", (now, "settings", clean_text(problem, MAX_MESSAGE)))
         self.send_sample(now)
         self._next_heartbeat = now + HEARTBEAT_US
         self._next_ident = now + IDENT_US
@@ -109,7 +110,7 @@ class Dial:
             text = type(err).__name__ + ": " + str(err)
         else:
             text = str(err)
-        self.link.send("ERR", (now, code, clean_text(text)[:MAX_MESSAGE]))
+        self.link.send("ERR", (now, code, clean_text(text, MAX_MESSAGE)))
 
     # -- commands in
 
@@ -301,7 +302,7 @@ SETUP_RETRY_S = 2
 
 def report_setup_error(err, serial, clock):
     """Say why the dial cannot start, on the console and (if it is up) the data port."""
-    text = clean_text(type(err).__name__ + ": " + str(err))[:MAX_MESSAGE]
+    text = clean_text(type(err).__name__ + ": " + str(err), MAX_MESSAGE)
     print("microdial cannot start:", text)
     if serial is not None:
         Link(serial).send("ERR", (clock.now_us(), "setup", text))

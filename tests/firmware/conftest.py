@@ -8,7 +8,7 @@ import os
 import select
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ class Harness:
         start_us: int = 0,
         ticks: bool = False,
         ticks_base: int = fakes.TICKS_START,
+        getenv: Callable[[str], object] | None = None,
     ) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -51,7 +52,7 @@ class Harness:
             self.clock = Clock(ticks_source=self.ticks, origin=self.ticks_base)
         else:
             self.clock = Clock(ns_source=lambda: self.now_ns, ticks_source=self.ticks, origin=0)
-        self.settings, self.problems = load((env or {}).get)
+        self.settings, self.problems = load(getenv or (env or {}).get)
         self.framer = Framer()
         self.dial: Any = app.build(
             self.settings, self.problems, serial=self.serial, clock=self.clock, uid=UID
@@ -120,8 +121,9 @@ def make_dial() -> Iterator[Any]:
         start_us: int = 0,
         ticks: bool = False,
         ticks_base: int = fakes.TICKS_START,
+        getenv: Callable[[str], object] | None = None,
     ) -> Harness:
-        harness = Harness(env, start_us, ticks, ticks_base)
+        harness = Harness(env, start_us, ticks, ticks_base, getenv)
         made.append(harness)
         return harness
 
