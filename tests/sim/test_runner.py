@@ -128,7 +128,8 @@ def test_reset_restarts_clock_and_sequence(make_sim: Any, open_reader: Any) -> N
     reader = open_reader(sim.start())
     time.sleep(0.3)
     seq_before, t_before, _ = reader.kind("S")
-    while seq_before < 10:
+    # Past the ID sent 200 ms after the port opened, so the ID awaited below is the reset's.
+    while seq_before < 20:
         seq_before, t_before, _ = reader.kind("S")
     sim.reset()
     reader.until(lambda r: r[0] == "ID")

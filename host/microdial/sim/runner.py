@@ -287,9 +287,8 @@ class SimulatedDial:
                 if self._release_at is not None and time.monotonic() >= self._release_at:
                     dial.button.keys.release(timestamp=self._device_ticks())
                     self._release_at = None
-                dial.step()
+                wait = dial.step()
             # The firmware's own idle sleep, but woken at once by set_value for latency measurements.
-            wait = load_firmware().IDLE_S
             if self._release_at is not None:
                 wait = max(0.0, min(wait, self._release_at - time.monotonic()))
             self._wake.wait(wait)
