@@ -11,22 +11,26 @@ import pytest
 from dialfw import settings as fw_settings
 from microdial.cli import main
 from microdial.errors import ConfigError
-from microdial.firmware_settings import (
-    BOARD_PINS,
-    BOARDS,
+from microdial.flashing.boards import BOARD_PINS, BOARDS, DEFAULT_BOARD
+from microdial.flashing.settings import (
     KEYS,
     FirmwareSettings,
     SettingsFileError,
     board_defaults,
-    check_text,
-    load,
-    read_values,
-    render,
     settings_for,
 )
+from microdial.flashing.settings_file import check_text, read_values, render
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_TOML = ROOT / "firmware" / "settings.toml"
+
+
+def load(path: Path, board: str = DEFAULT_BOARD) -> FirmwareSettings:
+    """The settings a dial would run with from a file, or SettingsFileError (what install and check do)."""
+    settings, problems = check_text(path.read_text(encoding="utf-8"), board)
+    if settings is None:
+        raise SettingsFileError(str(path), problems)
+    return settings
 
 
 def test_model_defaults_are_the_firmware_defaults() -> None:
@@ -183,11 +187,11 @@ def test_cli_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot read missing.toml" in capsys.readouterr().err
 
 
-def test_load_rejects_non_utf8() -> None:
+def test_reading_rejects_non_utf8() -> None:
     path = Path("latin1.toml")
     path.write_bytes('MICRODIAL_LABEL = "caf\xe9"\n'.encode("latin-1"))
-    with pytest.raises(ConfigError, match="UTF-8"):
-        load(path)
+    with pytest.raises(ConfigError, match=r"(?i)utf-8"):
+        read_values(path)
 
 
 @pytest.mark.parametrize("label", ["café", "a,b", "x*y", "tab\there", "$dial"])
