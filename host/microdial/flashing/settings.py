@@ -29,16 +29,20 @@ PinName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$", max_len
 # into the USB product name, which is ASCII: the same rule as firmware/dialfw/settings.py.
 
 
+# The firmware's limit (dialfw.settings.MAX_LABEL): bytes, which for ASCII are also characters.
+LABEL_MAX_BYTES = 32
+
+
 def _label(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    if len(value) > 32:
-        raise ValueError("is longer than 32 characters")
     bad = sorted({ch for ch in value if ch in ",*$" or not " " <= ch <= "~"})
     if bad:
         raise ValueError(
-            f"must not contain {' '.join(repr(ch) for ch in bad)} (printable ASCII only, and no , * $)"
+            f"must not contain {' '.join(ascii(ch) for ch in bad)} (printable ASCII only, and no , * $)"
         )
+    if len(value.encode()) > LABEL_MAX_BYTES:
+        raise ValueError(f"is {len(value.encode())} bytes, longer than {LABEL_MAX_BYTES}")
     return value
 
 

@@ -38,7 +38,9 @@ class Entry:
 _KEY = r"[A-Za-z0-9_-]+"
 _ASSIGNMENT = re.compile(rf"^\s*({_KEY})\s*=\s*(.*?)\s*$")
 _TABLE = re.compile(r"^\s*\[")
-_INTEGER = re.compile(r"^[+-]?(0|[1-9](_?[0-9])*)$")
+# What the firmware reads on every CircuitPython version: 10.x hands it the text, and the firmware
+# takes ASCII digits and a minus sign only (no +, _, 0x).
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 
 
@@ -65,7 +67,9 @@ def _string(raw: str) -> tuple[str, str]:
             raise ValueError(f"unknown escape \\{code} in string")
         out.append(ch)
         i += 1
-    raise ValueError("string has no closing double quote")
+    raise ValueError(
+        'unterminated string: add the closing " (CircuitPython 9 stops with ValueError, 10 ignores the value)'
+    )
 
 
 def _value(raw: str) -> str | int:
@@ -75,9 +79,11 @@ def _value(raw: str) -> str | int:
         token, _, comment = raw.partition("#")
         value, rest = token.strip(), ("#" + comment if comment else "")
         if not _INTEGER.match(value):
+            if not value:
+                raise ValueError("has no value")
             raise ValueError(
-                f"{value or raw!r} is neither a double-quoted string nor a decimal integer "
-                "(the values the firmware reads)"
+                f"unquoted value {value!r}: write {_quote(value)} for text or a plain decimal integer "
+                "(CircuitPython 9 stops with ValueError on it)"
             )
     rest = rest.strip()
     if rest and not rest.startswith("#"):
