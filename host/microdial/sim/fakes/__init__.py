@@ -61,20 +61,6 @@ __all__ = [
     "install",
 ]
 
-MODULE_NAMES = (
-    "board",
-    "rotaryio",
-    "usb_cdc",
-    "supervisor",
-    "microcontroller",
-    "digitalio",
-    "keypad",
-    "analogio",
-    "neopixel",
-    "usb_hid",
-)
-_install_lock = threading.Lock()
-
 
 def build_modules(uid: bytes = DEFAULT_UID) -> dict[str, types.ModuleType]:
     """A fresh set of the fake modules (not installed)."""
@@ -95,6 +81,10 @@ def build_modules(uid: bytes = DEFAULT_UID) -> dict[str, types.ModuleType]:
         "neopixel": module("neopixel", NeoPixel=neopixel.NeoPixel),
         "usb_hid": usb_hid.usb_hid_module(),
     }
+
+
+MODULE_NAMES = tuple(build_modules())
+_install_lock = threading.Lock()
 
 
 def install(uid: bytes = DEFAULT_UID) -> dict[str, types.ModuleType]:
