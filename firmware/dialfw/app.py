@@ -20,9 +20,16 @@ IDENT_US = 10000000
 CONNECT_IDENT_US = 200000
 # An error that repeats every loop must not flood the wire: at most one ERR per interval.
 ERR_INTERVAL_US = 100000
-# Room for the rest of an ERR record within dialwire.MAX_RECORD.
+# Room for the rest of an ERR record within dialwire.MAX_RECORD (160 bytes): "$ERR," a t of up
+# to 20 digits, a code of up to 8 characters, the separators and "*CCCC\r\n" take 42.
 MAX_MESSAGE = 100
-IDLE_S = 0.001
+# The longest the loop sleeps: how late a turn of the knob or a command can be noticed.
+IDLE_US = 1000
+IDLE_S = IDLE_US / 1000000
+# Periodic samples keep to a grid of planned times, so the rate does not sag by the loop's own
+# time. After a stall (a slow write, garbage collection) up to this many missed slots are caught
+# up, one per loop step; beyond that they are skipped rather than sent as a burst.
+MAX_BACKLOG = 4
 ERROR_SHOW_US = 3000000
 
 
@@ -56,7 +63,7 @@ class Dial:
             # Not rate limited: each bad entry must reach the user.
             self.errors += 1
             self._error_at = now
-            self.link.send("ERR", (now, "settings", clean_text(problem)[:MAX_MESSAGE]))
+            self.link.send("ERR", (now, "settings", clean_text(problem, MAX_MESSAGE)))
         self.send_sample(now)
         self._next_heartbeat = now + HEARTBEAT_US
         self._next_ident = now + IDENT_US
@@ -92,11 +99,31 @@ class Dial:
             ),
         )
 
-    def send_sample(self, now):
+    def _emit_sample(self, now):
         self.link.send("S", (self.seq, now, self.input.value))
         self.last_seq = self.seq
         self.seq = seq_next(self.seq)
+
+    def send_sample(self, now):
+        """A sample at once (a change, a recentre): the next periodic one a full period later."""
+        self._emit_sample(now)
         self._next_sample = now + self.period_us
+
+    def _send_periodic(self, now):
+        self._emit_sample(now)
+        due = self._next_sample + self.period_us
+        if now - due >= MAX_BACKLOG * self.period_us:
+            due = now + self.period_us
+        self._next_sample = due
+
+    def idle_s(self, now):
+        """How long the loop may sleep: until the next planned sample, at most IDLE_S."""
+        wait = self._next_sample - now
+        if wait <= 0:
+            return 0
+        if wait >= IDLE_US:
+            return IDLE_S
+        return wait / 1000000
 
     def report(self, now, code, err):
         """ERR on the wire (rate limited); the dial keeps running."""
@@ -109,7 +136,7 @@ class Dial:
             text = type(err).__name__ + ": " + str(err)
         else:
             text = str(err)
-        self.link.send("ERR", (now, code, clean_text(text)[:MAX_MESSAGE]))
+        self.link.send("ERR", (now, code, clean_text(text, MAX_MESSAGE)))
 
     # -- commands in
 
@@ -143,14 +170,16 @@ class Dial:
     # -- the loop
 
     def step(self):
+        """One pass of the loop; returns how long to sleep before the next (seconds)."""
         start = self.clock.now_us()
         try:
             self._step(start)
         except Exception as err:  # reported on the wire and counted in DIAG, never silent
             self.report(start, "loop", err)
-        took = self.clock.now_us() - start
-        if took > self.loop_max_us:
-            self.loop_max_us = took
+        end = self.clock.now_us()
+        if end - start > self.loop_max_us:
+            self.loop_max_us = end - start
+        return self.idle_s(end)
 
     def _step(self, now):
         self.link.pump()
@@ -171,7 +200,7 @@ class Dial:
         if self.input.poll():
             self.send_sample(now)
         elif now >= self._next_sample:
-            self.send_sample(now)
+            self._send_periodic(now)
         if now >= self._next_heartbeat:
             self.link.send("HB", (now, self.last_seq, self.input.value))
             self._next_heartbeat = now + HEARTBEAT_US
@@ -211,8 +240,7 @@ class Dial:
 
     def run(self):
         while True:
-            self.step()
-            time.sleep(IDLE_S)
+            time.sleep(self.step())
 
 
 def _pin(settings, board, key):
@@ -301,7 +329,7 @@ SETUP_RETRY_S = 2
 
 def report_setup_error(err, serial, clock):
     """Say why the dial cannot start, on the console and (if it is up) the data port."""
-    text = clean_text(type(err).__name__ + ": " + str(err))[:MAX_MESSAGE]
+    text = clean_text(type(err).__name__ + ": " + str(err), MAX_MESSAGE)
     print("microdial cannot start:", text)
     if serial is not None:
         Link(serial).send("ERR", (clock.now_us(), "setup", text))

@@ -1,4 +1,4 @@
-"""A rotary encoder as the dial's value: -50..+50, clamped by deltas.
+"""A rotary encoder as the dial's value: dialwire's scale (VALUE_MIN..VALUE_MAX), clamped by deltas.
 
 The raw count is never clamped: after turning past a stop, the first step back changes the
 value (no dead zone the rater would have to unwind).
@@ -6,15 +6,14 @@ value (no dead zone the rater would have to unwind).
 
 import rotaryio
 
-LOW = -50
-HIGH = 50
+from dialwire import VALUE_MAX, VALUE_MIN
 
 
 def clamp(value):
-    if value < LOW:
-        return LOW
-    if value > HIGH:
-        return HIGH
+    if value < VALUE_MIN:
+        return VALUE_MIN
+    if value > VALUE_MAX:
+        return VALUE_MAX
     return value
 
 

@@ -1,10 +1,18 @@
 """The dial's settings: settings.toml entries read with os.getenv, checked against DEFAULTS.
 
 A bad entry must not brick a dial that has no screen: it falls back to its default and the
-problem is reported on the wire as ERR,settings once the link is up.
+problem is reported on the wire as ERR,settings (naming the key) once the link is up.
+
+os.getenv itself differs between CircuitPython versions for a line it cannot parse as TOML:
+9.x raises ValueError for an unquoted string (`MICRODIAL_INPUT = pot`) or an unterminated
+quote, and returns an int for an unquoted number; 10.x (adafruit/circuitpython#10819) returns
+every value as text, an unquoted one as written, and None for an unterminated quote. So every
+read is guarded and every value is checked whatever type it comes as.
 """
 
 import os
+
+from dialwire import clean_text, parse_int
 
 DEFAULTS = {
     "MICRODIAL_INPUT": "encoder",
@@ -33,13 +41,35 @@ RANGES = {
     "MICRODIAL_LONG_PRESS_MS": (100, 10000),
 }
 
+# In bytes, which for an ASCII-only label are also characters: the USB product name is
+# "microdial " + label, and a rejected label is echoed in an ERR record of at most 160 bytes.
 MAX_LABEL = 32
+MAX_PIN_NAME = 32
+# How much of a rejected value a problem line shows.
+SHOWN = 24
+
+
+def _integer(raw):
+    if isinstance(raw, int):
+        return raw
+    try:
+        return parse_int(str(raw).strip())
+    except ValueError:
+        raise ValueError("is not a whole number")
+
+
+def _shown(raw):
+    """A rejected value as printable ASCII, cut short: it goes into an ERR record."""
+    text = clean_text(raw, SHOWN + 1)
+    if len(text) > SHOWN:
+        text = text[:SHOWN] + "..."
+    return text
 
 
 def _check(key, raw):
     """The value for key from raw (str or int, as os.getenv gives them), or raise ValueError."""
     if isinstance(DEFAULTS[key], int):
-        value = int(raw)
+        value = _integer(raw)
         limits = RANGES.get(key)
         if limits is not None and not limits[0] <= value <= limits[1]:
             raise ValueError("must be %d..%d" % limits)
@@ -54,13 +84,21 @@ def _check(key, raw):
 def _check_text(key, text):
     if not text:
         raise ValueError("is empty")
+    if key.startswith("MICRODIAL_PIN_"):
+        # As the board module spells pin names (GP26, NEOPIXEL, D13): anything else cannot be one,
+        # and would be echoed in the setup error the dial repeats forever.
+        if len(text) > MAX_PIN_NAME or not "A" <= text[0] <= "Z":
+            raise ValueError("is not a pin name")
+        for ch in text:
+            if not ("A" <= ch <= "Z" or "0" <= ch <= "9" or ch == "_"):
+                raise ValueError("is not a pin name")
     if key == "MICRODIAL_LABEL":
-        if len(text) > MAX_LABEL:
-            raise ValueError("is longer than %d characters" % MAX_LABEL)
         for ch in text:
             # USB descriptor strings are ASCII; the wire's framing characters are out too.
             if ch in ",*$" or not " " <= ch <= "~":
-                raise ValueError("contains " + repr(ch))
+                raise ValueError("must be printable ASCII without , * $")
+        if len(text) > MAX_LABEL:
+            raise ValueError("is longer than %d bytes" % MAX_LABEL)
     return text
 
 
@@ -71,13 +109,18 @@ def load(getenv=None):
     settings = {}
     problems = []
     for key in DEFAULTS:
-        raw = getenv(key)
+        default = DEFAULTS[key]
+        settings[key] = default
+        try:
+            raw = getenv(key)
+        except (ValueError, RuntimeError) as err:
+            # CircuitPython 9 cannot parse the line (its message says why, e.g. "Invalid byte").
+            problems.append(key + ": line unreadable (" + clean_text(err, 36) + "); using " + str(default))
+            continue
         if raw is None:
-            settings[key] = DEFAULTS[key]
             continue
         try:
             settings[key] = _check(key, raw)
         except ValueError as err:
-            settings[key] = DEFAULTS[key]
-            problems.append(key + "=" + str(raw) + " " + str(err) + "; using " + str(DEFAULTS[key]))
+            problems.append(key + "=" + _shown(raw) + " " + str(err) + "; using " + str(default))
     return settings, problems

@@ -15,11 +15,12 @@ END = b"\r\n"
 # anything longer without a newline is garbage and is dropped while resyncing.
 MAX_RECORD = 160
 
-# Field layouts per record kind: "i" decimal integer, "s" text without , * $ CR LF.
+# Field layouts per record kind: "i" decimal integer (ASCII digits, optional "-"), "s" text
+# without , * $ CR LF, "d" a device id (DEVICE_ID_CHARS, 1..MAX_DEVICE_ID long).
 # Device -> host kinds are upper case words; host -> device kinds too, but distinct.
 SCHEMA = {
     # device -> host
-    "ID": "isssiii",  # protocol, firmware, device id, input, rate_hz, steps_per_detent, value
+    "ID": "isdsiii",  # protocol, firmware, device id, input, rate_hz, steps_per_detent, value
     "S": "iii",  # seq, t_us, value
     "HB": "iii",  # t_us, last seq, value
     "BTN": "is",  # t_us, kind: down | up | mark | long
@@ -43,6 +44,11 @@ SEQ_MODULO = 1 << 30  # small int on CircuitPython, so no allocation per increme
 
 _FORBIDDEN = (",", "*", "$", "\r", "\n")
 _HEX_DIGITS = "0123456789ABCDEF"
+_DIGITS = "0123456789"
+# A device id ends up in MQTT topics and file names on the host: no character there that a
+# topic filter (+ #), a path (/ . ..) or a shell would read as syntax.
+DEVICE_ID_CHARS = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"
+MAX_DEVICE_ID = 32
 
 try:
     from binascii import crc_hqx as _crc_hqx  # CPython: CRC-CCITT in C
@@ -72,12 +78,42 @@ class ProtocolError(ValueError):
     pass
 
 
-def clean_text(text):
-    """Make text safe as a field: the framing characters become '_'."""
-    text = str(text)
-    for ch in _FORBIDDEN:
-        if ch in text:
-            text = text.replace(ch, "_")
+def clean_text(text, limit=None):
+    """Make text safe as a field: the framing characters become '_', anything else that is not
+    printable ASCII '?', cut to limit characters (which are then also bytes)."""
+    out = []
+    for ch in str(text):
+        if limit is not None and len(out) >= limit:
+            break
+        if ch in _FORBIDDEN:
+            ch = "_"
+        elif not " " <= ch <= "~":
+            ch = "?"
+        out.append(ch)
+    return "".join(out)
+
+
+def parse_int(text):
+    """An integer field: ASCII digits with an optional leading '-', nothing else.
+
+    int() alone would take "+5", " 5", "5_000" and any Unicode digit (Arabic-Indic three is 3),
+    so a damaged or forged record could still pass as a number."""
+    digits = text[1:] if text.startswith("-") else text
+    if not digits:
+        raise ProtocolError("integer field is empty")
+    for ch in digits:
+        if ch not in _DIGITS:
+            raise ProtocolError("integer field has " + repr(ch))
+    return int(text)
+
+
+def check_device_id(text):
+    """text if it is a valid device id (protocol/SPEC.md 1.3), else ProtocolError."""
+    if not 1 <= len(text) <= MAX_DEVICE_ID:
+        raise ProtocolError("device id must be 1.." + str(MAX_DEVICE_ID) + " characters")
+    for ch in text:
+        if ch not in DEVICE_ID_CHARS:
+            raise ProtocolError("device id has " + repr(ch))
     return text
 
 
@@ -92,6 +128,8 @@ def encode(kind, fields=()):
     for spec, value in zip(layout, fields):
         if spec == "i":
             parts.append(str(int(value)))
+        elif spec == "d":
+            parts.append(check_device_id(str(value)))
         else:
             text = str(value)
             for ch in _FORBIDDEN:
@@ -137,10 +175,9 @@ def decode_body(body):
     values = []
     for spec, item in zip(layout, raw):
         if spec == "i":
-            try:
-                values.append(int(item))
-            except ValueError:
-                raise ProtocolError(kind + " field is not an integer")
+            values.append(parse_int(item))
+        elif spec == "d":
+            values.append(check_device_id(item))
         else:
             values.append(item)
     return kind, values

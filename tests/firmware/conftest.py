@@ -8,7 +8,7 @@ import os
 import select
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -35,6 +35,8 @@ class Harness:
         start_us: int = 0,
         ticks: bool = False,
         ticks_base: int = fakes.TICKS_START,
+        getenv: Callable[[str], object] | None = None,
+        read_cost_us: int = 0,
     ) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -46,16 +48,23 @@ class Harness:
         self.taken = 0
         self.serial.on_write = self._count
         self.now_ns = start_us * 1000
+        # Device time that passes with each clock read: the firmware's own work takes time too.
+        self.read_cost_ns = read_cost_us * 1000
         self.ticks_base = ticks_base
         if ticks:
             self.clock = Clock(ticks_source=self.ticks, origin=self.ticks_base)
         else:
-            self.clock = Clock(ns_source=lambda: self.now_ns, ticks_source=self.ticks, origin=0)
-        self.settings, self.problems = load((env or {}).get)
+            self.clock = Clock(ns_source=self._read_ns, ticks_source=self.ticks, origin=0)
+        self.settings, self.problems = load(getenv or (env or {}).get)
         self.framer = Framer()
         self.dial: Any = app.build(
             self.settings, self.problems, serial=self.serial, clock=self.clock, uid=UID
         )
+
+    def _read_ns(self) -> int:
+        now = self.now_ns
+        self.now_ns += self.read_cost_ns
+        return now
 
     def _count(self, data: bytes, written: int) -> None:
         self.written += written
@@ -120,8 +129,10 @@ def make_dial() -> Iterator[Any]:
         start_us: int = 0,
         ticks: bool = False,
         ticks_base: int = fakes.TICKS_START,
+        getenv: Callable[[str], object] | None = None,
+        read_cost_us: int = 0,
     ) -> Harness:
-        harness = Harness(env, start_us, ticks, ticks_base)
+        harness = Harness(env, start_us, ticks, ticks_base, getenv, read_cost_us)
         made.append(harness)
         return harness
 

@@ -79,5 +79,12 @@ def test_firmware_framer_recovers_golden_streams(dial: Any, stream: dict[str, An
     assert framer.bad_records == stream["bad_records"]
 
 
+@pytest.mark.parametrize("vector", VECTORS["rejected"], ids=lambda v: v["name"])
+def test_firmware_framer_rejects_invalid_records(dial: Any, vector: dict[str, str]) -> None:
+    framer: Framer = dial.dial.link.framer
+    assert framer.feed(vector["line"].encode()) == []
+    assert framer.bad_records == 1
+
+
 def test_vectors_cover_every_kind() -> None:
     assert {r["kind"] for r in VECTORS["records"]} == set(SCHEMA)

@@ -11,22 +11,28 @@ import pytest
 from dialfw import settings as fw_settings
 from microdial.cli import main
 from microdial.errors import ConfigError
-from microdial.firmware_settings import (
-    BOARD_PINS,
-    BOARDS,
+from microdial.flashing.boards import BOARD_PINS, BOARDS, DEFAULT_BOARD
+from microdial.flashing.settings import (
     KEYS,
+    LABEL_MAX_BYTES,
     FirmwareSettings,
     SettingsFileError,
     board_defaults,
-    check_text,
-    load,
-    read_values,
-    render,
     settings_for,
 )
+from microdial.flashing.settings_file import check_text, read_values, render
+from microdial.sim.fakes import SettingsToml
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_TOML = ROOT / "firmware" / "settings.toml"
+
+
+def load(path: Path, board: str = DEFAULT_BOARD) -> FirmwareSettings:
+    """The settings a dial would run with from a file, or SettingsFileError (what install and check do)."""
+    settings, problems = check_text(path.read_text(encoding="utf-8"), board)
+    if settings is None:
+        raise SettingsFileError(str(path), problems)
+    return settings
 
 
 def test_model_defaults_are_the_firmware_defaults() -> None:
@@ -183,11 +189,11 @@ def test_cli_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot read missing.toml" in capsys.readouterr().err
 
 
-def test_load_rejects_non_utf8() -> None:
+def test_reading_rejects_non_utf8() -> None:
     path = Path("latin1.toml")
     path.write_bytes('MICRODIAL_LABEL = "caf\xe9"\n'.encode("latin-1"))
-    with pytest.raises(ConfigError, match="UTF-8"):
-        load(path)
+    with pytest.raises(ConfigError, match=r"(?i)utf-8"):
+        read_values(path)
 
 
 @pytest.mark.parametrize("label", ["café", "a,b", "x*y", "tab\there", "$dial"])
@@ -197,3 +203,54 @@ def test_labels_the_firmware_would_refuse_are_refused_here_too(label: str) -> No
     assert fw_problems, "the firmware accepts it"
     _, problems = check_text(f'MICRODIAL_LABEL = "{label}"\n')
     assert any(problem.key == "MICRODIAL_LABEL" for problem in problems)
+
+
+def test_check_names_key_and_line_for_lines_circuitpython_9_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        '# dial\nMICRODIAL_INPUT = pot\nMICRODIAL_LABEL = "client dial\nMICRODIAL_RATE_HZ = 100\n'
+    )
+    assert main(["firmware", "check", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:2: MICRODIAL_INPUT: unquoted value 'pot': write \"pot\"")
+    assert lines[1].startswith(f"{path}:3: MICRODIAL_LABEL: unterminated string")
+
+
+MALFORMED_LINES = [
+    "MICRODIAL_INPUT = pot",
+    'MICRODIAL_INPUT = "pot',
+    'MICRODIAL_INPUT = "pot" extra',
+    "MICRODIAL_INPUT =",
+    "MICRODIAL_RATE_HZ = 1_000",
+    "MICRODIAL_RATE_HZ = +100",
+    "MICRODIAL_RATE_HZ = 0x64",
+]
+
+
+@pytest.mark.parametrize("line", MALFORMED_LINES)
+def test_check_flags_exactly_the_lines_some_circuitpython_would_not_read_as_written(line: str) -> None:
+    key = line.split()[0]
+    _, problems = check_text(line + "\n")
+    assert [(p.line, p.key) for p in problems] == [(1, key)]
+    # Not over-strict: on 9 or on 10 (the fake os.getenv of each) the dial falls back for this line.
+    outcomes = [fw_settings.load(SettingsToml(line + "\n", version).getenv) for version in (9, 10)]
+    assert any(
+        fw_problems or settings[key] == fw_settings.DEFAULTS[key] for settings, fw_problems in outcomes
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [("\u00dc" * 60, "printable ASCII only"), ("x" * 33, "33 bytes, longer than 32"), ("x" * 32, None)],
+)
+def test_label_is_ascii_and_limited_in_bytes_as_the_firmware_has_it(label: str, message: str | None) -> None:
+    assert fw_settings.MAX_LABEL == LABEL_MAX_BYTES
+    _, problems = check_text(f'MICRODIAL_LABEL = "{label}"\n')
+    _, fw_problems = fw_settings.load({"MICRODIAL_LABEL": label}.get)
+    if message is None:
+        assert problems == [] and fw_problems == []
+    else:
+        assert len(problems) == 1 and message in problems[0].message and fw_problems

@@ -23,18 +23,12 @@ import dialfw
 import dialwire
 from microdial.cli import main
 from microdial.errors import ConfigError
-from microdial.firmware_settings import check_text, settings_for
-from microdial.flashing import (
-    FlashError,
-    candidate_drives,
-    find_drive,
-    install,
-    locate_sources,
-    plan_install,
-    read_boot_out,
-    verify_plan,
-    write_plan,
-)
+from microdial.flashing.drive import candidate_drives, find_drive, read_boot_out
+from microdial.flashing.errors import FlashError
+from microdial.flashing.install import install, verify_plan, write_plan
+from microdial.flashing.plan import locate_sources, plan_install
+from microdial.flashing.settings import settings_for
+from microdial.flashing.settings_file import check_text
 
 FIRMWARE = Path(dialfw.__file__).resolve().parent.parent
 BOOT_OUT = {

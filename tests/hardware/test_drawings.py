@@ -13,7 +13,8 @@ from types import ModuleType
 import pytest
 
 from dialfw.settings import DEFAULTS
-from microdial.firmware_settings import BOARD_PINS, BOARDS, FirmwareSettings, settings_for
+from microdial.flashing.boards import BOARD_PINS, BOARDS
+from microdial.flashing.settings import FirmwareSettings, settings_for
 
 HARDWARE = Path(__file__).resolve().parents[2] / "hardware"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from dialwire import crc16, encode
+from dialwire import ProtocolError, crc16, decode_body, encode
 from microdial.device.decoder import Decoder, Identity, Pong, SampleRecord
 from microdial.model import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
 from tests.conftest import ROOT
@@ -38,6 +38,16 @@ def test_stream_recovers_every_intact_record(vector: dict[str, object], chunk: i
     expected = [SampleRecord(*fields) for kind, fields in vector["records"]]  # type: ignore[attr-defined]
     assert records == expected
     assert decoder.bad_records == vector["bad_records"]
+
+
+@pytest.mark.parametrize("vector", WIRE["rejected"], ids=lambda v: v["name"])
+def test_intact_but_invalid_records_are_rejected(vector: dict[str, str]) -> None:
+    line = vector["line"].encode()
+    with pytest.raises(ProtocolError):
+        decode_body(line[1:].rstrip(b"\n"))
+    decoder = Decoder()
+    assert decoder.feed(line) == []
+    assert decoder.bad_records == 1
 
 
 def test_device_records_become_typed_records() -> None:

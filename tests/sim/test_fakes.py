@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import subprocess
 import sys
 import time
 import tty
@@ -47,6 +48,54 @@ def test_install_puts_every_module_in_place_once() -> None:
 
     assert board.GP2.name == "GP2" and not hasattr(board, "D13")
     assert bytes(microcontroller.cpu.uid).hex().upper() == "E6614103E7452D2F"
+
+
+def test_importing_the_simulator_installs_nothing() -> None:
+    """In a fresh interpreter (this one has the fakes installed by the firmware tests)."""
+    probe = (
+        "import sys\n"
+        "import microdial.sim.runner, microdial.sim.fakes, microdial.apps.sim\n"
+        f"print(sorted(set({fakes.MODULE_NAMES!r}) & set(sys.modules)), 'dialfw.app' in sys.modules)\n"
+        "microdial.sim.runner.load_firmware()\n"
+        f"print(sorted(set({fakes.MODULE_NAMES!r}) - set(sys.modules)), 'dialfw.app' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["[] False", "[] True"]
+
+
+def test_install_from_many_threads_at_once_installs_one_set() -> None:
+    probe = (
+        "import sys, threading\n"
+        "from microdial.sim import fakes\n"
+        "got = []\n"
+        "start = threading.Barrier(8)\n"
+        "def run():\n"
+        "    start.wait()\n"
+        "    got.append(fakes.install()['usb_cdc'])\n"
+        "threads = [threading.Thread(target=run) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len({id(m) for m in got}), got[0] is sys.modules['usb_cdc'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "True"]
+
+
+def test_peripherals_fail_as_on_the_board() -> None:
+    encoder = fakes.IncrementalEncoder(fakes.Pin("GP2"), fakes.Pin("GP3"))
+    encoder.deinit()
+    with pytest.raises(ValueError, match="deinitialized"):
+        encoder.position  # noqa: B018
+    import analogio
+    import digitalio
+
+    with pytest.raises(ValueError, match="ADC"):
+        analogio.AnalogIn(fakes.Pin("GP2"))
+    io = digitalio.DigitalInOut(fakes.Pin("LED"))
+    with pytest.raises(AttributeError, match="direction is input"):
+        io.value = True
+    io.switch_to_output()
+    io.value = True
+    assert io.value is True
 
 
 def arrived(serial: fakes.Serial, count: int) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import ConfigError
-from microdial.sim.rater import HIGH, LOW, Hand, RandomRater, ScriptedRater, SteadyRater
+from microdial.sim.rater import Hand, RandomRater, ScriptedRater, SteadyRater
 
 
 def trajectory(rater: RandomRater, step: float = 1.0) -> np.ndarray:
@@ -19,7 +20,7 @@ def test_random_rater_is_seeded_and_bounded() -> None:
     a = trajectory(RandomRater("client", 4))
     assert np.array_equal(a, trajectory(RandomRater("client", 4)))
     assert not np.array_equal(a, trajectory(RandomRater("client", 5)))
-    assert a.min() >= LOW - 4 and a.max() <= HIGH + 4
+    assert a.min() >= VALUE_MIN - 4 and a.max() <= VALUE_MAX + 4
 
 
 def test_client_and_therapist_are_correlated_but_different() -> None:
@@ -81,6 +82,6 @@ def test_human_hand_moves_one_detent_at_a_human_speed() -> None:
         assert turn in (-1, 0, 1)
         if turn:
             moves += 1
-            shown = max(LOW, min(HIGH, shown + turn))
+            shown = max(VALUE_MIN, min(VALUE_MAX, shown + turn))
     assert 10 < moves < 60 * 25
     assert abs(shown - RandomRater("client", 1).target(60.0)) < 10

@@ -76,7 +76,9 @@ def test_periodic_rate_and_rate_command(make_sim: Any, open_reader: Any) -> None
     time.sleep(0.5)
     end = reader.kind("S")
     rate = (end[0] - start[0]) / ((end[1] - start[1]) / 1e6)
-    assert 150 < rate <= 201
+    # Samples keep to a 5 ms grid; the thread's wake-up lateness at either end moves a 0.5 s
+    # measurement by a percent or so (the exact rate is tests/firmware/test_rate.py's, on a test clock).
+    assert 150 < rate < 205
     assert first[0] < start[0]
 
 
@@ -128,7 +130,8 @@ def test_reset_restarts_clock_and_sequence(make_sim: Any, open_reader: Any) -> N
     reader = open_reader(sim.start())
     time.sleep(0.3)
     seq_before, t_before, _ = reader.kind("S")
-    while seq_before < 10:
+    # Past the ID sent 200 ms after the port opened, so the ID awaited below is the reset's.
+    while seq_before < 20:
         seq_before, t_before, _ = reader.kind("S")
     sim.reset()
     reader.until(lambda r: r[0] == "ID")

@@ -14,22 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic_settings import BaseSettings
 
 from microdial.config import add_config_argument, load_settings
-from microdial.errors import ConfigError
-from microdial.firmware_settings import (
-    BOARDS,
-    DEFAULT_BOARD,
-    Board,
-    board_defaults,
-    check_text,
-    read_values,
-    settings_for,
-)
-from microdial.flashing import find_drive, install, read_boot_out, resolve_board
+from microdial.flashing.boards import BOARDS, DEFAULT_BOARD, Board
+from microdial.flashing.drive import find_drive, read_boot_out, resolve_board
+from microdial.flashing.install import install
+from microdial.flashing.settings_file import check_file, compose, describe
 
 # flag -> settings.toml key, and the flag's type
 _DIAL_FLAGS: dict[str, tuple[str, type, str]] = {
@@ -85,25 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(path: Path, board: str) -> int:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {path}: {err}") from None
-    settings, problems = check_text(text, board)
+    settings, problems = check_file(path, board)
     if settings is None:
         for problem in problems:
             print(problem.format(str(path)), file=sys.stderr)
         return 1
-    pins = (
-        f"encoder on {settings.MICRODIAL_PIN_A}/{settings.MICRODIAL_PIN_B}"
-        if settings.MICRODIAL_INPUT == "encoder"
-        else f"pot on {settings.MICRODIAL_PIN_POT}"
-    )
-    print(
-        f"{path}: ok for the {BOARDS[board].title}: {pins}, button {settings.MICRODIAL_PIN_BUTTON}, "
-        f"light {settings.MICRODIAL_PIN_LIGHT}, {settings.MICRODIAL_RATE_HZ} Hz, "
-        f"{settings.MICRODIAL_USB_MODE}, label {settings.MICRODIAL_LABEL!r}"
-    )
+    print(f"{path}: ok for the {BOARDS[board].title}: {describe(settings)}")
     return 0
 
 
@@ -122,17 +101,12 @@ def _install(args: argparse.Namespace) -> int:
     )
     drive = find_drive(options.drive)
     board = resolve_board(read_boot_out(drive), options.board)
-    values: dict[str, Any] = board_defaults(board)
-    if args.settings is not None:
-        values |= read_values(args.settings)
-    values |= {
+    flags = {
         key: getattr(args, flag)
         for flag, (key, _, _) in _DIAL_FLAGS.items()
         if getattr(args, flag) is not None
     }
-    settings = settings_for(
-        values, board, "settings from flags" + (f" and {args.settings}" if args.settings else "")
-    )
+    settings = compose(board, args.settings, flags)
     report = install(
         drive,
         settings,

@@ -1,4 +1,4 @@
-"""`microdial record`: subscribe to the broker and write session folders (see microdial.recording)."""
+"""`microdial record`: subscribe to the broker and write session folders (see microdial.store)."""
 
 from __future__ import annotations
 

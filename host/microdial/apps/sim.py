@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings
 from microdial.config import add_config_argument, load_settings
 from microdial.errors import ConfigError
 from microdial.sim.rater import ROLES, RandomRater, Rater, ScriptedRater, SteadyRater
+from microdial.sim.runner import SimulatedDial
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,6 @@ def run(args: argparse.Namespace) -> int:
     }
     settings = load_settings(SimSettings, "sim", overrides, args.config)
     rater = make_rater(settings)
-    # The fakes go into sys.modules on import: only when a simulator actually runs.
-    from microdial.sim.runner import SimulatedDial
-
     dial = SimulatedDial(
         rater,
         device_id=settings.device_id,

@@ -15,10 +15,9 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Protocol
 
+from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import ConfigError
 
-LOW = -50
-HIGH = 50
 # How far past a stop a pushing hand goes before it gives up turning.
 PUSH = 4
 
@@ -137,7 +136,7 @@ class RandomRater:
                     level -= depth * depth_scale * (1 - progress) - 4 * math.sin(math.pi * progress)
             # Mean-reverting wander (an Ornstein-Uhlenbeck process sampled once a second).
             noise += -pull * noise + own.gauss(0, sigma)
-            self._values.append(max(LOW - PUSH, min(HIGH + PUSH, level + noise)))
+            self._values.append(max(VALUE_MIN - PUSH, min(VALUE_MAX + PUSH, level + noise)))
 
     def target(self, elapsed_s: float) -> float:
         t = elapsed_s % self.duration_s
@@ -172,7 +171,7 @@ class Hand:
                 self._rest_until = elapsed_s + self._rng.uniform(2, 20)
             return 0
         direction = 1 if error > 0 else -1
-        at_stop = (shown >= HIGH and direction > 0) or (shown <= LOW and direction < 0)
+        at_stop = (shown >= VALUE_MAX and direction > 0) or (shown <= VALUE_MIN and direction < 0)
         if at_stop:
             # Pushing against the stop: a few more clicks, then the person notices.
             if self._pushed >= PUSH:

@@ -18,23 +18,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dialwire import Framer
+from dialwire import MAX_DEVICE_ID, VALUE_MAX, VALUE_MIN, Framer
 from microdial.errors import ConfigError
 from microdial.sim import fakes
-from microdial.sim.rater import HIGH, LOW, Hand, Rater
-
-fakes.install()
-
-# Imported after the fakes are in place: this is the firmware's own code, unmodified.
-from dialfw import app as firmware  # noqa: E402
-from dialfw import settings as firmware_settings  # noqa: E402
-from dialfw.clock import Clock  # noqa: E402
+from microdial.sim.rater import Hand, Rater
 
 #: on_write(kind, fields, host_monotonic_after_write), called in the firmware thread: keep it short.
 WriteCallback = Callable[[str, list[int | str], float], None]
 
 # With --ticks-ms the device's ticks_ms starts this close to its 2**29 ms wrap, so a demo crosses it.
 TICKS_BEFORE_WRAP_MS = 5_000
+
+
+def load_firmware() -> Any:
+    """The firmware's dialfw.app, imported only once the fakes of CircuitPython's modules are in
+    sys.modules (its modules import board, rotaryio... at the top, as they do on the board)."""
+    fakes.install()
+    from dialfw import app
+
+    return app
 
 
 def random_device_id(seed: int, role: str = "") -> str:
@@ -65,6 +67,8 @@ class SimulatedDial:
         ticks_ms: bool = False,
         seed: int = 0,
         on_write: WriteCallback | None = None,
+        settings_toml: str = "",
+        circuitpython: int = 9,
     ) -> None:
         role = str(getattr(rater, "role", ""))
         self.device_id = (device_id or random_device_id(seed, role)).upper()
@@ -72,12 +76,15 @@ class SimulatedDial:
             self._uid = bytes.fromhex(self.device_id)
         except ValueError:
             raise ConfigError(f"device id {device_id!r} is not hexadecimal") from None
-        if not self._uid:
-            raise ConfigError("device id must not be empty")
+        if not 1 <= len(self._uid) <= MAX_DEVICE_ID // 2:
+            raise ConfigError(f"device id must be 1..{MAX_DEVICE_ID // 2} bytes in hex")
         if not 1 <= rate_hz <= 1000:
             raise ConfigError(f"rate {rate_hz} Hz is out of range 1..1000")
         self.rater = rater
         self.rate_hz = rate_hz
+        # The dial's settings.toml, read through os.getenv as that CircuitPython version does.
+        # rate_hz goes first, so it wins over a MICRODIAL_RATE_HZ line in the text.
+        self.settings = fakes.SettingsToml(f"MICRODIAL_RATE_HZ = {rate_hz}\n{settings_toml}", circuitpython)
         self.clock_offset = clock_offset
         self.clock_drift_ppm = clock_drift_ppm
         self.link = link
@@ -118,14 +125,16 @@ class SimulatedDial:
 
     def _boot(self) -> None:
         """Power the firmware up: a fresh Dial, clock and sequence from zero, as after a reset."""
+        app = load_firmware()
         self._boot_ns = time.monotonic_ns()
         if self.ticks_ms:
-            clock = Clock(ticks_source=self._device_ticks, origin=fakes.TICKS_PERIOD - TICKS_BEFORE_WRAP_MS)
+            clock = app.Clock(
+                ticks_source=self._device_ticks, origin=fakes.TICKS_PERIOD - TICKS_BEFORE_WRAP_MS
+            )
         else:
-            clock = Clock(ns_source=self._device_ns, ticks_source=self._device_ticks, origin=0)
-        env = {"MICRODIAL_RATE_HZ": str(self.rate_hz)}
-        settings, problems = firmware_settings.load(env.get)
-        self._dial = firmware.build(settings, problems, serial=self._serial, clock=clock, uid=self._uid)
+            clock = app.Clock(ns_source=self._device_ns, ticks_source=self._device_ticks, origin=0)
+        settings, problems = app.load(self.settings.getenv)
+        self._dial = app.build(settings, problems, serial=self._serial, clock=clock, uid=self._uid)
         self.boots += 1
 
     # -- the pty
@@ -242,7 +251,7 @@ class SimulatedDial:
 
     def set_value(self, value: int | None) -> None:
         """Turn the knob to value at once (a fast spin), holding it there; None hands back to the rater."""
-        self._override = None if value is None else max(LOW, min(HIGH, value))
+        self._override = None if value is None else max(VALUE_MIN, min(VALUE_MAX, value))
         self._wake.set()
 
     def press(self, held_s: float = 0.1) -> None:
@@ -278,9 +287,8 @@ class SimulatedDial:
                 if self._release_at is not None and time.monotonic() >= self._release_at:
                     dial.button.keys.release(timestamp=self._device_ticks())
                     self._release_at = None
-                dial.step()
+                wait = dial.step()
             # The firmware's own idle sleep, but woken at once by set_value for latency measurements.
-            wait = firmware.IDLE_S
             if self._release_at is not None:
                 wait = max(0.0, min(wait, self._release_at - time.monotonic()))
             self._wake.wait(wait)
