@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
-from microdial.config import add_config_argument, load_settings
+from microdial.config import add_options, settings_from
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import mqtt_client
@@ -27,9 +27,9 @@ COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
 
 
 class WatchSettings(BaseSettings):
-    broker: str = DEFAULT_URL
-    session: Code | None = None
-    interval: float = Field(0.5, gt=0)
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+    session: Code | None = Field(None, description="only this session; none: every session")
+    interval: float = Field(0.5, gt=0, description="seconds between redraws of the table")
 
 
 def table(state: LiveState) -> str:
@@ -95,14 +95,9 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help=f"MQTT broker URL (default {DEFAULT_URL})")
-    parser.add_argument("--session", help="only this session (default: every session)")
-    add_config_argument(parser)
+    add_options(parser, WatchSettings, "watch")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        WatchSettings, "watch", {"broker": args.broker, "session": args.session}, args.config
-    )
-    run_until_signalled(watch(settings, sys.stdout))
+    run_until_signalled(watch(settings_from(args, WatchSettings, "watch"), sys.stdout))
     return 0
