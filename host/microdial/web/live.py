@@ -38,12 +38,15 @@ class ViewSettings(BaseSettings):
     bind: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8765, ge=0, le=65535, description="TCP port; 0 picks a free one")
     token: str | None = Field(
-        None, min_length=8, description="required as ?token= on every request (required off loopback)"
+        None,
+        min_length=8,
+        description="required as ?token= on every request (required off loopback)",
+        json_schema_extra={"secret": True},
     )
     role_tokens: dict[str, str] = Field(
         default_factory=dict,
         description="a token that opens a view of one role only (blinded raters, supervisors); repeatable",
-        json_schema_extra={"flag": "--role-token", "metavar": "ROLE=TOKEN"},
+        json_schema_extra={"flag": "--role-token", "metavar": "ROLE=TOKEN", "secret": True},
     )
     push_interval: float = Field(
         1 / 60, gt=0, description="seconds between pushes to the page: a display refreshes at 60 Hz"
