@@ -53,8 +53,22 @@ def command(name: str, *flags: str) -> list[str]:
 OLD_FLAGS: list[tuple[str, list[str], dict[str, Any]]] = [
     (
         "daemon",
-        ["--port", "/tmp/d/*", "--transport", "hid", "--broker", "mqtt://h:1884", "--session", "S1"]
-        + ["--rater", "client", "--player", "mpv:/tmp/s", "--video", "v.mp4"],
+        [
+            "--port",
+            "/tmp/d/*",
+            "--transport",
+            "hid",
+            "--broker",
+            "mqtt://h:1884",
+            "--session",
+            "S1",
+            "--rater",
+            "client",
+            "--player",
+            "mpv:/tmp/s",
+            "--video",
+            "v.mp4",
+        ],
         {
             "port": "/tmp/d/*",
             "transport": "hid",
@@ -72,8 +86,22 @@ OLD_FLAGS: list[tuple[str, list[str], dict[str, Any]]] = [
     ),
     (
         "view",
-        ["--broker", "mqtt://h:1", "--session", "S3", "--bind", "0.0.0.0", "--port", "0"]
-        + ["--token", "t" * 8, "--role-token", "client=c1234567", "--role-token", "therapist=x=12345678"],
+        [
+            "--broker",
+            "mqtt://h:1",
+            "--session",
+            "S3",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--token",
+            "tttttttt",
+            "--role-token",
+            "client=c1234567",
+            "--role-token",
+            "therapist=x=12345678",
+        ],
         {
             "broker": "mqtt://h:1",
             "session": "S3",
@@ -107,9 +135,29 @@ OLD_FLAGS: list[tuple[str, list[str], dict[str, Any]]] = [
     ),
     (
         "sim",
-        ["--rater", "steady", "--role", "therapist", "--value", "-7", "--seed", "2", "--rate", "100"]
-        + ["--device-id", "ABCD", "--clock-offset", "1.5", "--clock-drift-ppm", "-20", "--ticks-ms"]
-        + ["--duration", "4", "--link", "/tmp/l"],
+        [
+            "--rater",
+            "steady",
+            "--role",
+            "therapist",
+            "--value",
+            "-7",
+            "--seed",
+            "2",
+            "--rate",
+            "100",
+            "--device-id",
+            "ABCD",
+            "--clock-offset",
+            "1.5",
+            "--clock-drift-ppm",
+            "-20",
+            "--ticks-ms",
+            "--duration",
+            "4",
+            "--link",
+            "/tmp/l",
+        ],
         {
             "rater": "steady",
             "role": "therapist",
@@ -128,9 +176,32 @@ OLD_FLAGS: list[tuple[str, list[str], dict[str, Any]]] = [
     ("export", ["--max-hold", "1.5", "--min-coverage", "0.25"], {"max_hold": 1.5, "min_coverage": 0.25}),
     (
         "analyze",
-        ["--max-lag", "5", "--window", "20", "--window-step", "2", "--ruptures", "4", "--segment", "10"]
-        + ["--separation", "11", "--baseline", "12", "--min-depth", "3.5", "--repair-fraction", "0.5"]
-        + ["--clip-seconds", "60", "--max-hold", "0.25", "--min-coverage", "0.75"],
+        [
+            "--max-lag",
+            "5",
+            "--window",
+            "20",
+            "--window-step",
+            "2",
+            "--ruptures",
+            "4",
+            "--segment",
+            "10",
+            "--separation",
+            "11",
+            "--baseline",
+            "12",
+            "--min-depth",
+            "3.5",
+            "--repair-fraction",
+            "0.5",
+            "--clip-seconds",
+            "60",
+            "--max-hold",
+            "0.25",
+            "--min-coverage",
+            "0.75",
+        ],
         {
             "max_lag": 5,
             "window": 20,
@@ -148,8 +219,20 @@ OLD_FLAGS: list[tuple[str, list[str], dict[str, Any]]] = [
     ),
     (
         "analyze-course",
-        ["--role", "client", "--criterion", "rci", "--sd-factor", "1.5", "--reliability", "0.8"]
-        + ["--norm-sd", "7", "--repair-fraction", "0.5"],
+        [
+            "--role",
+            "client",
+            "--criterion",
+            "rci",
+            "--sd-factor",
+            "1.5",
+            "--reliability",
+            "0.8",
+            "--norm-sd",
+            "7",
+            "--repair-fraction",
+            "0.5",
+        ],
         {
             "role": "client",
             "criterion": "rci",
