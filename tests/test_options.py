@@ -12,7 +12,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from microdial.cli import build_parser, main
-from microdial.config import add_options, default_of, flag_fields, flag_name, load_settings, settings_from
+from microdial.config import Options, default_of, dump_toml, flag_fields, flag_name, load_settings
 
 # Every command with a settings model, with what its positional arguments need.
 COMMANDS: dict[str, list[str]] = {
@@ -37,8 +37,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def loaded(argv: list[str]) -> BaseSettings:
     args = parse(argv)
-    model, section = args.settings_model
-    settings: BaseSettings = settings_from(args, model, section)
+    settings: BaseSettings = args.options.load(args)
     return settings
 
 
@@ -298,7 +297,7 @@ def test_flags_over_environment_over_config_file_over_defaults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     in_toml, in_env, in_flag = values
-    model = parse(command(name)).settings_model[0]
+    model = parse(command(name)).options.model
     assert getattr(loaded(command(name)), field) == default_of(model.model_fields[field])
     quoted = f'"{in_toml}"' if isinstance(in_toml, str) else str(in_toml)
     (tmp_path / "microdial.toml").write_text(f"[{section}]\n{field} = {quoted}\n")
@@ -334,7 +333,7 @@ def _shown(value: Any) -> str:
 def test_help_shows_every_option_with_its_default(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     text = _help(name, capsys)
     options = text[text.index("options:") :]
-    model = parse(command(name)).settings_model[0]
+    model = parse(command(name)).options.model
     for field_name, field in flag_fields(model).items():
         flag = flag_name(field_name, field)
         # The option's own entry: from its flag (or --no-flag, for a boolean) to the next option.
@@ -371,7 +370,7 @@ def test_daemon_secrets_and_tables_are_no_flags() -> None:
 def test_a_bad_config_file_is_one_line_and_exit_2(
     name: str, text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    section = parse(command(name)).settings_model[1]
+    section = parse(command(name)).options.section
     config = tmp_path / "bad.toml"
     config.write_text(text.format(section=section))
     assert main(command(name, "--config", str(config))) == 2
@@ -399,7 +398,8 @@ def test_a_pair_flag_without_equals_says_how(capsys: pytest.CaptureFixture[str])
 def test_print_config_reads_back_to_the_same_settings(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model, section = parse(command(name)).settings_model
+    options = parse(command(name)).options
+    model, section = options.model, options.section
     flags = next(flags for case, flags, _ in OLD_FLAGS if case == name)
     if name == "daemon":
         (tmp_path / "microdial.toml").write_text(
@@ -427,8 +427,19 @@ def test_a_field_with_no_flag_type_must_be_marked() -> None:
         table: dict[str, list[int]] = {}
 
     with pytest.raises(TypeError, match="table: no flag for"):
-        add_options(argparse.ArgumentParser(), Nested, "nested")
+        Options(Nested, "nested").add_to(argparse.ArgumentParser())
 
 
 def test_booleans_have_a_negative_flag() -> None:
     assert loaded(command("sim", "--no-ticks-ms")).ticks_ms is False  # type: ignore[attr-defined]
+
+
+def test_dump_toml_reads_back_any_string_key_and_number() -> None:
+    class Odd(BaseSettings):
+        text: str = 'quote " backslash \\ newline \n DEL \x7f emoji 😀'
+        pairs: dict[str, str] = {"a key": "v", "ü": "w"}
+        ratio: float = float("inf")
+        names: list[str] = ["a", "b"]
+
+    table = tomllib.loads(dump_toml(Odd(), "odd section"))["odd section"]
+    assert Odd.model_validate(table) == Odd()

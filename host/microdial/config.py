@@ -1,10 +1,10 @@
 """Settings for every app: command-line flags over environment over a TOML file over defaults.
 
 Each command's options are declared once, as the fields of its pydantic-settings model:
-add_options() makes one flag per field (name → --kebab-case, help from the description with the
-default), settings_from() fills the model from those flags, MICRODIAL_<SECTION>_<FIELD>
-environment variables (e.g. MICRODIAL_DAEMON_BROKER) and the TOML file, which is --config PATH,
-else $MICRODIAL_CONFIG, else ./microdial.toml if present, with one table per app ([daemon], ...).
+Options(model, section).add_to(parser) makes one flag per field (name → --kebab-case, help from
+the description with the default), .load(args) fills the model from those flags, the environment
+(MICRODIAL_<SECTION>_<FIELD>, e.g. MICRODIAL_DAEMON_BROKER) and the TOML file, which is --config
+PATH, else $MICRODIAL_CONFIG, else ./microdial.toml if present, with one table per app ([daemon]...).
 
 A field's json_schema_extra tunes its flag: {"flag": False} keeps it out of the command line
 (tables, secrets that `ps` would show), {"flag": "--name"} and {"metavar": "..."} respell it,
@@ -20,8 +20,9 @@ import os
 import tomllib
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -188,19 +189,6 @@ def _flag_kwargs(name: str, field: FieldInfo) -> dict[str, Any]:
     return kwargs
 
 
-def add_options(parser: argparse.ArgumentParser, model: type[BaseSettings], section: str) -> None:
-    """One flag per field of model, plus --config and --print-config."""
-    for name, field in flag_fields(model).items():
-        parser.add_argument(flag_name(name, field), **_flag_kwargs(name, field))
-    parser.add_argument("--config", type=Path, help=f"TOML settings file (default ./{DEFAULT_CONFIG_FILE})")
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help=f"print the effective settings as the [{section}] table of a {DEFAULT_CONFIG_FILE}, and exit",
-    )
-    parser.set_defaults(settings_model=(model, section))
-
-
 def _pairs(flag: str, items: list[str], metavar: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:
@@ -222,14 +210,36 @@ def flag_values(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, A
     return values
 
 
-def settings_from(args: argparse.Namespace, model: type[SettingsT], section: str) -> SettingsT:
-    """model from the flags add_options() made, over environment, config file and defaults."""
-    return load_settings(model, section, flag_values(args, model), args.config)
+@dataclass(frozen=True, slots=True)
+class Options(Generic[SettingsT]):
+    """A command's settings model and its section of the config file: its flags, and what they give."""
+
+    model: type[SettingsT]
+    section: str
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """One flag per field of the model, plus --config and --print-config."""
+        for name, field in flag_fields(self.model).items():
+            parser.add_argument(flag_name(name, field), **_flag_kwargs(name, field))
+        parser.add_argument(
+            "--config", type=Path, help=f"TOML settings file (default ./{DEFAULT_CONFIG_FILE})"
+        )
+        parser.add_argument(
+            "--print-config",
+            action="store_true",
+            help=f"print the effective settings as the [{self.section}] table of a {DEFAULT_CONFIG_FILE}, and exit",
+        )
+        parser.set_defaults(options=self)
+
+    def load(self, args: argparse.Namespace) -> SettingsT:
+        """The model from the flags add_to() made, over environment, config file and defaults."""
+        return load_settings(self.model, self.section, flag_values(args, self.model), args.config)
 
 
 # -- --print-config ------------------------------------------------------------------------------------
 def _toml_key(key: str) -> str:
-    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
+    bare = key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key)
+    return key if bare else _toml_value(key)
 
 
 def _toml_value(value: Any) -> str:
@@ -240,8 +250,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        # A JSON string is a TOML basic string: the same quotes and escapes.
-        return json.dumps(value, ensure_ascii=False)
+        # A JSON string is a TOML basic string (same quotes and escapes), but for DEL, which TOML escapes.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
@@ -255,7 +265,7 @@ def dump_toml(settings: BaseModel, section: str) -> str:
     lines = [f"[{_toml_key(section)}]"]
     fields = type(settings).model_fields
     for key, value in settings.model_dump(mode="json").items():
-        if value is None:
+        if value is None or value == {}:
             lines.append(f"# {key} is unset")
         elif _extra(fields[key]).get("secret"):
             lines.append(f"# {key} is set (not shown)")
@@ -268,6 +278,6 @@ def print_config(args: argparse.Namespace, write: Callable[[str], object] = prin
     """With --print-config: print the command's effective settings and say so (the command then exits)."""
     if not getattr(args, "print_config", False):
         return False
-    model, section = args.settings_model
-    write(dump_toml(settings_from(args, model, section), section).rstrip("\n"))
+    options: Options[BaseSettings] = args.options
+    write(dump_toml(options.load(args), options.section).rstrip("\n"))
     return True

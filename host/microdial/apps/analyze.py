@@ -12,7 +12,7 @@ from microdial.analysis.grid import GridOptions, grid_for, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
 from microdial.analysis.ruptures import RuptureOptions
 from microdial.analysis.session import AnalyzeOptions, analyse
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 
 
 class AnalyzeSettings(BaseSettings):
@@ -49,6 +49,9 @@ class AnalyzeSettings(BaseSettings):
         )
 
 
+OPTIONS = Options(AnalyzeSettings, "analyze")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_dir", type=Path, help="a recorder session folder")
     parser.add_argument("--out", type=Path, help="folder for the report (default: the session folder)")
@@ -56,11 +59,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--cut", type=Path, metavar="VIDEO", help="cut the clips out of this video with ffmpeg"
     )
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG/SVG figure")
-    add_options(parser, AnalyzeSettings, "analyze")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    options = settings_from(args, AnalyzeSettings, "analyze").options()
+    options = OPTIONS.load(args).options()
     out_dir: Path = args.out or args.session_dir
     grid = grid_for(args.session_dir, options.grid)
     analysis = analyse(grid, options)

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
 from microdial.analysis.grid import AnalysisError, GridOptions, build_grid, load_session
 from microdial.analysis.session import ordered
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.store.format import META_FILE
 
 
@@ -35,10 +35,13 @@ class CourseSettings(BaseSettings):
     repair_fraction: float = Field(1.0, gt=0, le=1, description="share of the drop a repair must regain")
 
 
+OPTIONS = Options(CourseSettings, "analyze_course")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", type=Path, help="session folders and/or scores CSV files")
     parser.add_argument("--out", type=Path, default=Path(), help="folder for course.json/md/csv (default .)")
-    add_options(parser, CourseSettings, "analyze_course")
+    OPTIONS.add_to(parser)
 
 
 def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScore]:
@@ -60,7 +63,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, CourseSettings, "analyze_course")
+    settings = OPTIONS.load(args)
     treatments: dict[str, list[SessionScore]] = {}
     from_folders: dict[str, list[tuple[str, SessionScore]]] = {}
     for source in args.sources:

@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import sys
 
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.daemon import DaemonSettings, _main
 from microdial.errors import ConfigError
 
+OPTIONS = Options(DaemonSettings, "daemon")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, DaemonSettings, "daemon")
+    OPTIONS.add_to(parser)
     parser.add_argument(
         "--status",
         action=argparse.BooleanOptionalAction,
@@ -23,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> DaemonSettings:
-    settings = settings_from(args, DaemonSettings, "daemon")
+    settings = OPTIONS.load(args)
     if settings.session is None:
         raise ConfigError(
             "no session code: give --session CODE (or MICRODIAL_DAEMON_SESSION, or [daemon] session)"

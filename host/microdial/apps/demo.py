@@ -22,7 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import VALUE_MAX, VALUE_MIN
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.daemon import mqtt_sinks, serve
 from microdial.device.runner import DialRunner
 from microdial.device.transports.serial import SerialTransport
@@ -49,12 +49,15 @@ class DemoSettings(BaseSettings):
     rate_hz: int = Field(50, ge=1, le=1000, description="samples per second of each simulated dial")
 
 
+OPTIONS = Options(DemoSettings, "demo")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, DemoSettings, "demo")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(demo(settings_from(args, DemoSettings, "demo")))
+    return asyncio.run(demo(OPTIONS.load(args)))
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import PROTOCOL_VERSION, encode
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
@@ -64,12 +64,15 @@ class DoctorSettings(BaseSettings):
     timeout: float = Field(2.0, gt=0, le=60, description="seconds to wait for each answer")
 
 
+OPTIONS = Options(DoctorSettings, "doctor")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, DoctorSettings, "doctor")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, DoctorSettings, "doctor")
+    settings = OPTIONS.load(args)
     checks = asyncio.run(diagnose(settings))
     for check in checks:
         print(check.line(), flush=True)

@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.analysis.grid import GridOptions, grid_for, write_grid
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 
 
 class ExportSettings(BaseSettings):
@@ -17,14 +17,17 @@ class ExportSettings(BaseSettings):
     min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
 
 
+OPTIONS = Options(ExportSettings, "export")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_dir", type=Path, help="a recorder session folder")
     parser.add_argument("--out", type=Path, help="folder for the grid files (default: the session folder)")
-    add_options(parser, ExportSettings, "export")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, ExportSettings, "export")
+    settings = OPTIONS.load(args)
     grid = grid_for(args.session_dir, GridOptions(settings.max_hold, settings.min_coverage))
     for path in write_grid(grid, args.out or args.session_dir):
         print(path)

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.firmware_settings import (
     BOARDS,
@@ -57,6 +57,9 @@ class InstallSettings(BaseSettings):
     bundle: Path | None = Field(None, description="CircuitPython library bundle directory (for neopixel)")
 
 
+OPTIONS = Options(InstallSettings, "firmware")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     boards = ", ".join(f"{name} ({info.title})" for name, info in BOARDS.items())
@@ -66,7 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD, help=f"board: {boards}")
 
     inst = sub.add_parser("install", help="copy the firmware and settings to a CIRCUITPY drive and verify")
-    add_options(inst, InstallSettings, "firmware")
+    OPTIONS.add_to(inst)
     inst.add_argument("--settings", type=Path, help="start from this settings.toml instead of the defaults")
     for name, (_, kind, help_text) in _DIAL_FLAGS.items():
         inst.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
@@ -102,7 +105,7 @@ def _check(path: Path, board: str) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    options = settings_from(args, InstallSettings, "firmware")
+    options = OPTIONS.load(args)
     drive = find_drive(options.drive)
     board = resolve_board(read_boot_out(drive), options.board)
     values: dict[str, Any] = board_defaults(board)

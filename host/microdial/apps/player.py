@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.players.browser import DEFAULT_PORT, BrowserClock
 
@@ -29,9 +29,12 @@ class PlayerSettings(BaseSettings):
     status_interval: float = Field(5.0, gt=0, description="seconds between log lines of the playback state")
 
 
+OPTIONS = Options(PlayerSettings, "player")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="the video file to play")
-    add_options(parser, PlayerSettings, "player")
+    OPTIONS.add_to(parser)
 
 
 async def serve(clock: BrowserClock, status_interval: float) -> None:
@@ -62,7 +65,7 @@ def _half_rtt(clock: BrowserClock) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, PlayerSettings, "player")
+    settings = OPTIONS.load(args)
     video: Path = args.video
     if not video.is_file():
         raise ConfigError(f"video {video} does not exist: give the path of a video file")

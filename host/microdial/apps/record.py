@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 
 from microdial.apps import run_until_signalled
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.recorder import RecorderSettings, record
+
+OPTIONS = Options(RecorderSettings, "record")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, RecorderSettings, "record")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_until_signalled(record(settings_from(args, RecorderSettings, "record")))
+    run_until_signalled(record(OPTIONS.load(args)))
     return 0

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.model import RatingValue
 from microdial.sim.rater import RandomRater, Rater, ScriptedRater, SteadyRater
@@ -46,8 +46,11 @@ class SimSettings(BaseSettings):
     link: Path | None = Field(None, description="keep a symlink at this path to the pty")
 
 
+OPTIONS = Options(SimSettings, "sim")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, SimSettings, "sim")
+    OPTIONS.add_to(parser)
 
 
 def make_rater(settings: SimSettings) -> Rater:
@@ -62,7 +65,7 @@ def make_rater(settings: SimSettings) -> Rater:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, SimSettings, "sim")
+    settings = OPTIONS.load(args)
     rater = make_rater(settings)
     # The fakes go into sys.modules on import: only when a simulator actually runs.
     from microdial.sim.runner import SimulatedDial

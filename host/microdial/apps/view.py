@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from microdial.apps import run_until_signalled
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.web.live import ViewSettings, check_exposure, serve
 from microdial.web.review import open_review, serve_review
@@ -15,8 +15,11 @@ from microdial.web.review import open_review, serve_review
 log = logging.getLogger(__name__)
 
 
+OPTIONS = Options(ViewSettings, "view")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, ViewSettings, "view")
+    OPTIONS.add_to(parser)
     parser.add_argument(
         "--review",
         metavar="SESSION_DIR",
@@ -26,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> ViewSettings:
-    settings = settings_from(args, ViewSettings, "view")
+    settings = OPTIONS.load(args)
     for role, token in settings.role_tokens.items():
         if len(token) < 8:
             raise ConfigError(f"--role-token {role}=...: use ROLE=TOKEN with a token of 8 or more characters")

@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
-from microdial.config import add_options, settings_from
+from microdial.config import Options
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import mqtt_client
@@ -94,10 +94,13 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
             delay = min(delay * 2, 5.0)
 
 
+OPTIONS = Options(WatchSettings, "watch")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, WatchSettings, "watch")
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_until_signalled(watch(settings_from(args, WatchSettings, "watch"), sys.stdout))
+    run_until_signalled(watch(OPTIONS.load(args), sys.stdout))
     return 0
