@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,27 @@ async def test_demo_falls_back_to_amqtt_without_mosquitto(
     assert await demo(settings, out) == 0
     meta = SessionMeta.load(tmp_path / "AMQTT")
     assert len(meta.dials) == 2
+
+
+def test_print_config_shows_what_a_command_would_run_with(tmp_path: Path) -> None:
+    (tmp_path / "microdial.toml").write_text('[daemon]\nsession = "S1"\nbroker = "mqtt://toml:1"\n')
+    env = {**ENV, "MICRODIAL_DAEMON_QOS_SAMPLES": "0", "XDG_STATE_HOME": str(tmp_path / "state")}
+    result = subprocess.run(
+        [sys.executable, "-m", "microdial", "daemon", "--broker", "mqtt://flag:1", "--print-config"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    table = tomllib.loads(result.stdout)["daemon"]
+    assert table["session"] == "S1" and table["broker"] == "mqtt://flag:1" and table["qos_samples"] == 0
+    assert table["spool_dir"] == str(tmp_path / "state" / "microdial" / "spool")
+
+
+def test_daemon_help_lists_each_option_with_its_default() -> None:
+    result = run_microdial("daemon", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--spool-dir SPOOL_DIR" in text and "--broker BROKER MQTT broker URL (default mqtt://" in text

@@ -10,6 +10,7 @@ import sys
 from typing import Protocol
 
 from microdial import __version__
+from microdial.config import print_config
 from microdial.errors import MicrodialError
 
 # name -> (module, one-line help). Each module has configure(parser) and run(args) -> int.
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
+        if print_config(args):
+            return 0
         return _load(args.app).run(args)
     except MicrodialError as err:
         print(f"microdial {args.app}: {err}", file=sys.stderr)

@@ -39,32 +39,57 @@ QoS = Annotated[int, Field(ge=0, le=2)]
 
 
 class DaemonSettings(BaseSettings):
-    port: str = Field("auto", description="auto, a device path, a glob, or comma-separated paths")
-    transport: Literal["serial", "hid"] = "serial"
-    broker: str = DEFAULT_URL
-    session: Code | None = None
-    rater: Code | None = None
-    player: str = "none"
-    video: Path | None = None
-    dials: dict[str, DialEntry] = Field(default_factory=dict)
-    max_queue: int = Field(200_000, ge=1)
-    batch_window: float = Field(
-        0.02, ge=0, le=0.02, description="longest wait of an unchanged value's repeat for others to join it"
+    port: str = Field(
+        "auto",
+        description="the dials' data ports: auto, a path, a glob like '/tmp/dials/*', or comma-separated paths",
     )
-    sync_interval: float = Field(5.0, gt=0)
-    scan_interval: float = Field(1.0, gt=0)
-    # Commands on microdial/v1/<session>/cmd must carry this token when it is set.
-    command_token: str | None = None
-    username: str | None = None
-    password: str | None = None
+    transport: Literal["serial", "hid"] = Field("serial", description="how dials are connected")
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+    session: Code | None = Field(None, description="session code (no personal names); required")
+    rater: Code | None = Field(
+        None, description="rater role of a dial the config's [daemon.dials] table does not name"
+    )
+    player: str = Field(
+        "none", description="player clock: mpv:SOCKET, vlc:URL, mpris[:NAME], browser[:PORT], free, none"
+    )
+    video: Path | None = Field(None, description="video for the built-in browser player (--player browser)")
+    dials: dict[str, DialEntry] = Field(
+        default_factory=dict,
+        description='[daemon.dials."<device id>"] tables: each dial\'s role',
+        json_schema_extra={"flag": False},
+    )
+    max_queue: int = Field(
+        200_000, ge=1, description="samples per dial queued for the broker; newer ones are dropped beyond it"
+    )
+    batch_window: float = Field(
+        0.02,
+        ge=0,
+        le=0.02,
+        description="longest wait of an unchanged value's repeat for others to join it, seconds",
+    )
+    sync_interval: float = Field(5.0, gt=0, description="seconds between clock-sync bursts to each dial")
+    scan_interval: float = Field(1.0, gt=0, description="seconds between looks for new dials")
+    command_token: str | None = Field(
+        None,
+        description="commands on microdial/v1/<session>/cmd must carry this token when it is set",
+        json_schema_extra={"flag": False, "secret": True},
+    )
+    username: str | None = Field(None, description="MQTT user name")
+    password: str | None = Field(
+        None,
+        description="MQTT password (environment or config file: a flag would show it in ps)",
+        json_schema_extra={"flag": False, "secret": True},
+    )
     ca_file: Path | None = Field(None, description="CA of a lab broker with its own certificate (mqtts://)")
-    mqtt_protocol: Literal["auto", "3.1.1", "5"] = "auto"
-    qos_samples: QoS = 1
-    qos_status: QoS = 1
-    qos_events: QoS = 1
-    # Samples taken while the broker is unreachable wait here, per session and dial, across daemon restarts.
-    spool_dir: Path | None = Field(default_factory=lambda: default_state_dir() / "spool")
-    spool_max_mb: int = Field(512, ge=1)
+    mqtt_protocol: Literal["auto", "3.1.1", "5"] = Field("auto", description="MQTT protocol version")
+    qos_samples: QoS = Field(1, description="MQTT QoS of samples")
+    qos_status: QoS = Field(1, description="MQTT QoS of dial status messages")
+    qos_events: QoS = Field(1, description="MQTT QoS of button and session events")
+    spool_dir: Path | None = Field(
+        default_factory=lambda: default_state_dir() / "spool",
+        description="samples taken while the broker is unreachable wait here, per session and dial, across restarts",
+    )
+    spool_max_mb: int = Field(512, ge=1, description="largest the spool grows, MB")
 
     def broker_address(self) -> BrokerAddress:
         address = BrokerAddress.parse(self.broker)

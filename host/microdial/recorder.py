@@ -36,17 +36,25 @@ log = logging.getLogger(__name__)
 
 
 class RecorderSettings(BaseSettings):
-    broker: str = DEFAULT_URL
-    out: Path = Path("recordings")
-    session: Code | None = Field(None, description="record only this session; None records all")
-    client_id: Code = "microdial-recorder"
-    fsync_interval: float = Field(0.5, gt=0)
-    keepalive: int = Field(10, ge=1)
-    reconnect_max: float = Field(5.0, gt=0)
-    # Recent samples per dial remembered for de-duplication: the daemon's whole queue.
-    dedupe_window: int = Field(200_000, ge=1)
-    # Messages written before the kernel write and the acknowledgements are done in one go.
-    ack_batch: int = Field(200, ge=1)
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+    out: Path = Field(Path("recordings"), description="folder for session folders")
+    session: Code | None = Field(None, description="record only this session code; none: every session")
+    client_id: Code = Field(
+        "microdial-recorder", description="MQTT client id; the broker queues for it while it is down"
+    )
+    fsync_interval: float = Field(0.5, gt=0, description="seconds between fsyncs of the session files")
+    keepalive: int = Field(10, ge=1, description="MQTT keepalive, seconds")
+    reconnect_max: float = Field(5.0, gt=0, description="longest wait between reconnection attempts, seconds")
+    dedupe_window: int = Field(
+        200_000,
+        ge=1,
+        description="recent samples per dial remembered for de-duplication: the daemon's whole queue",
+    )
+    ack_batch: int = Field(
+        200,
+        ge=1,
+        description="messages written before the kernel write and the acknowledgements are done in one go",
+    )
 
 
 class Recorder:

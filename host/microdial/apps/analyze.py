@@ -12,38 +12,24 @@ from microdial.analysis.grid import GridOptions, grid_for, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
 from microdial.analysis.ruptures import RuptureOptions
 from microdial.analysis.session import AnalyzeOptions, analyse
-from microdial.config import add_config_argument, load_settings
-
-# flag -> (settings field, type, help)
-FLAGS: dict[str, tuple[str, type, str]] = {
-    "--max-lag": ("max_lag", int, "lagged cross-correlation within ± this many seconds (10)"),
-    "--window": ("window", int, "windowed cross-correlation window, seconds (30)"),
-    "--window-step": ("window_step", int, "step between windows, seconds (5)"),
-    "--ruptures": ("ruptures", int, "ruptures per rater, k (3)"),
-    "--segment": ("segment", int, "rupture segment length, seconds (30)"),
-    "--separation": ("separation", int, "minimum gap between rupture segments, seconds (30)"),
-    "--baseline": ("baseline", int, "preceding window a rupture's depth is measured against, seconds (60)"),
-    "--min-depth": ("min_depth", float, "smallest drop that counts as a rupture, scale points (5)"),
-    "--repair-fraction": ("repair_fraction", float, "share of the drop a repair must recover (1.0)"),
-    "--clip-seconds": ("clip_seconds", int, "clip length, seconds (120)"),
-    "--max-hold": ("max_hold", float, "longest a sample's value holds, seconds (0.5)"),
-    "--min-coverage": ("min_coverage", float, "rated time a grid second needs, seconds (0.5)"),
-}
+from microdial.config import Options
 
 
 class AnalyzeSettings(BaseSettings):
-    max_lag: int = Field(10, ge=0)
-    window: int = Field(30, ge=3)
-    window_step: int = Field(5, ge=1)
-    ruptures: int = Field(3, ge=0)
-    segment: int = Field(30, ge=1)
-    separation: int = Field(30, ge=0)
-    baseline: int = Field(60, ge=1)
-    min_depth: float = Field(5.0, ge=0)
-    repair_fraction: float = Field(1.0, gt=0, le=1)
-    clip_seconds: int = Field(120, ge=1)
-    max_hold: float = Field(0.5, gt=0)
-    min_coverage: float = Field(0.5, gt=0, le=1)
+    max_lag: int = Field(10, ge=0, description="lagged cross-correlation within ± this many seconds")
+    window: int = Field(30, ge=3, description="windowed cross-correlation window, seconds")
+    window_step: int = Field(5, ge=1, description="step between windows, seconds")
+    ruptures: int = Field(3, ge=0, description="ruptures per rater, k")
+    segment: int = Field(30, ge=1, description="rupture segment length, seconds")
+    separation: int = Field(30, ge=0, description="minimum gap between rupture segments, seconds")
+    baseline: int = Field(
+        60, ge=1, description="preceding window a rupture's depth is measured against, seconds"
+    )
+    min_depth: float = Field(5.0, ge=0, description="smallest drop that counts as a rupture, scale points")
+    repair_fraction: float = Field(1.0, gt=0, le=1, description="share of the drop a repair must recover")
+    clip_seconds: int = Field(120, ge=1, description="clip length, seconds")
+    max_hold: float = Field(0.5, gt=0, description="longest a sample's value holds, seconds")
+    min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
 
     def options(self) -> AnalyzeOptions:
         return AnalyzeOptions(
@@ -63,6 +49,9 @@ class AnalyzeSettings(BaseSettings):
         )
 
 
+OPTIONS = Options(AnalyzeSettings, "analyze")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_dir", type=Path, help="a recorder session folder")
     parser.add_argument("--out", type=Path, help="folder for the report (default: the session folder)")
@@ -70,16 +59,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--cut", type=Path, metavar="VIDEO", help="cut the clips out of this video with ffmpeg"
     )
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG/SVG figure")
-    for flag, (dest, kind, help_text) in FLAGS.items():
-        parser.add_argument(flag, dest=dest, type=kind, help=help_text)
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        AnalyzeSettings, "analyze", {dest: getattr(args, dest) for dest, _, _ in FLAGS.values()}, args.config
-    )
-    options = settings.options()
+    options = OPTIONS.load(args).options()
     out_dir: Path = args.out or args.session_dir
     grid = grid_for(args.session_dir, options.grid)
     analysis = analyse(grid, options)

@@ -18,29 +18,30 @@ from pydantic_settings import BaseSettings
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
 from microdial.analysis.grid import AnalysisError, GridOptions, build_grid, load_session
 from microdial.analysis.session import ordered
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.store.format import META_FILE
 
 
 class CourseSettings(BaseSettings):
-    role: str | None = Field(None, description="rater whose mean rating scores a session folder")
-    criterion: Literal["sd", "rci"] = "sd"
-    sd_factor: float = Field(1.0, gt=0)
-    reliability: float | None = Field(None, ge=0, lt=1)
-    norm_sd: float | None = Field(None, gt=0)
-    repair_fraction: float = Field(1.0, gt=0, le=1)
+    role: str | None = Field(
+        None, description="rater whose mean rating scores a session folder; none: client if present"
+    )
+    criterion: Literal["sd", "rci"] = Field("sd", description="rupture threshold rule")
+    sd_factor: float = Field(1.0, gt=0, description="drop in SDs of the treatment's own scores")
+    reliability: float | None = Field(
+        None, ge=0, lt=1, description="the measure's reliability, for --criterion rci"
+    )
+    norm_sd: float | None = Field(None, gt=0, description="the measure's SD, for --criterion rci")
+    repair_fraction: float = Field(1.0, gt=0, le=1, description="share of the drop a repair must regain")
+
+
+OPTIONS = Options(CourseSettings, "analyze_course")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", type=Path, help="session folders and/or scores CSV files")
-    parser.add_argument("--role", help="rater scoring each session folder (default: client if present)")
-    parser.add_argument("--criterion", choices=["sd", "rci"], help="rupture threshold rule (default sd)")
-    parser.add_argument("--sd-factor", type=float, help="drop in SDs of the treatment's own scores (1.0)")
-    parser.add_argument("--reliability", type=float, help="the measure's reliability, for --criterion rci")
-    parser.add_argument("--norm-sd", type=float, help="the measure's SD, for --criterion rci")
-    parser.add_argument("--repair-fraction", type=float, help="share of the drop a repair must regain (1.0)")
     parser.add_argument("--out", type=Path, default=Path(), help="folder for course.json/md/csv (default .)")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScore]:
@@ -62,19 +63,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        CourseSettings,
-        "analyze_course",
-        {
-            "role": args.role,
-            "criterion": args.criterion,
-            "sd_factor": args.sd_factor,
-            "reliability": args.reliability,
-            "norm_sd": args.norm_sd,
-            "repair_fraction": args.repair_fraction,
-        },
-        args.config,
-    )
+    settings = OPTIONS.load(args)
     treatments: dict[str, list[SessionScore]] = {}
     from_folders: dict[str, list[tuple[str, SessionScore]]] = {}
     for source in args.sources:

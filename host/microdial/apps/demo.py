@@ -22,7 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import VALUE_MAX, VALUE_MIN
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.daemon import mqtt_sinks, serve
 from microdial.device.runner import DialRunner
 from microdial.device.transports.serial import SerialTransport
@@ -41,39 +41,23 @@ ROLES = ("client", "therapist")
 
 
 class DemoSettings(BaseSettings):
-    broker: str = DEFAULT_URL
-    out: Path = Path("recordings")
-    session: Code | None = None
-    duration: float | None = Field(None, gt=0)
-    seed: int = 1
-    rate_hz: int = Field(50, ge=1, le=1000)
+    duration: float | None = Field(None, gt=0, description="stop after this many seconds; none: at Ctrl-C")
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL; an embedded one starts if none answers")
+    out: Path = Field(Path("recordings"), description="folder for recordings")
+    session: Code | None = Field(None, description="session code; none: DEMO-<date>-<time>")
+    seed: int = Field(1, description="seed of the simulated raters")
+    rate_hz: int = Field(50, ge=1, le=1000, description="samples per second of each simulated dial")
+
+
+OPTIONS = Options(DemoSettings, "demo")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument(
-        "--broker", help=f"MQTT broker URL; an embedded one starts if none answers (default {DEFAULT_URL})"
-    )
-    parser.add_argument("--out", type=Path, help="folder for recordings (default ./recordings)")
-    parser.add_argument("--session", help="session code (default DEMO-<date>-<time>)")
-    parser.add_argument("--seed", type=int, help="seed of the simulated raters")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        DemoSettings,
-        "demo",
-        {
-            "duration": args.duration,
-            "broker": args.broker,
-            "out": args.out,
-            "session": args.session,
-            "seed": args.seed,
-        },
-        args.config,
-    )
-    return asyncio.run(demo(settings))
+    return asyncio.run(demo(OPTIONS.load(args)))
 
 
 @contextlib.contextmanager

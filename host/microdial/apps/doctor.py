@@ -22,7 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import PROTOCOL_VERSION, encode
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
@@ -52,33 +52,26 @@ class Check:
 
 
 class DoctorSettings(BaseSettings):
-    port: list[str] = Field(default_factory=list, description="data ports to check; empty: every dial found")
-    broker: str = DEFAULT_URL
-    player: str | None = None
-    timeout: float = Field(2.0, gt=0, le=60)
+    port: list[str] = Field(
+        default_factory=list,
+        description="check this data port (repeatable), e.g. a `microdial sim` pty; none: every dial found",
+    )
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL to check")
+    player: str | None = Field(
+        None, description="player clock to check: mpv:SOCKET, vlc:URL, mpris[:NAME], browser[:PORT], free"
+    )
+    timeout: float = Field(2.0, gt=0, le=60, description="seconds to wait for each answer")
+
+
+OPTIONS = Options(DoctorSettings, "doctor")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--port",
-        action="append",
-        help="check this data port (repeatable), e.g. a `microdial sim` pty (default: every dial found)",
-    )
-    parser.add_argument("--broker", help=f"MQTT broker URL to check (default {DEFAULT_URL})")
-    parser.add_argument(
-        "--player", help="player clock to check: mpv:SOCKET, vlc:URL, mpris[:NAME], browser[:PORT], free"
-    )
-    parser.add_argument("--timeout", type=float, help="seconds to wait for each answer (default 2)")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        DoctorSettings,
-        "doctor",
-        {"port": args.port, "broker": args.broker, "player": args.player, "timeout": args.timeout},
-        args.config,
-    )
+    settings = OPTIONS.load(args)
     checks = asyncio.run(diagnose(settings))
     for check in checks:
         print(check.line(), flush=True)

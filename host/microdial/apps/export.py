@@ -9,26 +9,25 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.analysis.grid import GridOptions, grid_for, write_grid
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 
 
 class ExportSettings(BaseSettings):
     max_hold: float = Field(0.5, gt=0, description="longest a sample's value holds, seconds")
-    min_coverage: float = Field(0.5, gt=0, le=1, description="rated seconds a grid second needs")
+    min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
+
+
+OPTIONS = Options(ExportSettings, "export")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_dir", type=Path, help="a recorder session folder")
     parser.add_argument("--out", type=Path, help="folder for the grid files (default: the session folder)")
-    parser.add_argument("--max-hold", type=float, help="longest a sample's value holds, s (default 0.5)")
-    parser.add_argument("--min-coverage", type=float, help="rated time a second needs, s (default 0.5)")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        ExportSettings, "export", {"max_hold": args.max_hold, "min_coverage": args.min_coverage}, args.config
-    )
+    settings = OPTIONS.load(args)
     grid = grid_for(args.session_dir, GridOptions(settings.max_hold, settings.min_coverage))
     for path in write_grid(grid, args.out or args.session_dir):
         print(path)

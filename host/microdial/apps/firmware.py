@@ -15,9 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.flashing.boards import BOARDS, DEFAULT_BOARD, Board
 from microdial.flashing.drive import find_drive, read_boot_out, resolve_board
 from microdial.flashing.install import install
@@ -41,11 +42,14 @@ _DIAL_FLAGS: dict[str, tuple[str, type, str]] = {
 
 
 class InstallSettings(BaseSettings):
-    drive: Path | None = None
-    board: Board | None = None
-    mpy: bool = False
-    mpy_cross: str = "mpy-cross"
-    bundle: Path | None = None
+    drive: Path | None = Field(None, description="mount point of the CIRCUITPY drive; none: find it")
+    board: Board | None = Field(None, description="board; none: from the drive's boot_out.txt")
+    mpy: bool = Field(False, description="compile the libraries to .mpy")
+    mpy_cross: str = Field("mpy-cross", description="CircuitPython's mpy-cross for the board's version")
+    bundle: Path | None = Field(None, description="CircuitPython library bundle directory (for neopixel)")
+
+
+OPTIONS = Options(InstallSettings, "firmware")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,17 +61,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD, help=f"board: {boards}")
 
     inst = sub.add_parser("install", help="copy the firmware and settings to a CIRCUITPY drive and verify")
-    inst.add_argument("--drive", type=Path, help="mount point of the CIRCUITPY drive (default: find it)")
-    inst.add_argument("--board", choices=list(BOARDS), help="board (default: from the drive's boot_out.txt)")
+    OPTIONS.add_to(inst)
     inst.add_argument("--settings", type=Path, help="start from this settings.toml instead of the defaults")
-    inst.add_argument("--mpy", action="store_true", default=None, help="compile the libraries to .mpy")
-    inst.add_argument(
-        "--mpy-cross", help="CircuitPython's mpy-cross for the board's version (default: on PATH)"
-    )
-    inst.add_argument("--bundle", type=Path, help="CircuitPython library bundle directory (for neopixel)")
     for name, (_, kind, help_text) in _DIAL_FLAGS.items():
         inst.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
-    add_config_argument(inst)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,18 +84,7 @@ def _check(path: Path, board: str) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    options = load_settings(
-        InstallSettings,
-        "firmware",
-        {
-            "drive": args.drive,
-            "board": args.board,
-            "mpy": args.mpy,
-            "mpy_cross": args.mpy_cross,
-            "bundle": args.bundle,
-        },
-        args.config,
-    )
+    options = OPTIONS.load(args)
     drive = find_drive(options.drive)
     board = resolve_board(read_boot_out(drive), options.board)
     flags = {

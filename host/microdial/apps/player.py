@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.players.browser import DEFAULT_PORT, BrowserClock
 
@@ -24,16 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class PlayerSettings(BaseSettings):
-    port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
-    bind: str = "127.0.0.1"
-    status_interval: float = Field(5.0, gt=0)
+    port: int = Field(DEFAULT_PORT, gt=0, lt=65536, description="HTTP port of the page")
+    bind: str = Field("127.0.0.1", description="address to listen on (127.0.0.1: this machine only)")
+    status_interval: float = Field(5.0, gt=0, description="seconds between log lines of the playback state")
+
+
+OPTIONS = Options(PlayerSettings, "player")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="the video file to play")
-    parser.add_argument("--port", type=int, help=f"HTTP port of the page (default {DEFAULT_PORT})")
-    parser.add_argument("--bind", help="address to listen on (default 127.0.0.1: this machine only)")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 async def serve(clock: BrowserClock, status_interval: float) -> None:
@@ -64,7 +65,7 @@ def _half_rtt(clock: BrowserClock) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(PlayerSettings, "player", {"port": args.port, "bind": args.bind}, args.config)
+    settings = OPTIONS.load(args)
     video: Path = args.video
     if not video.is_file():
         raise ConfigError(f"video {video} does not exist: give the path of a video file")

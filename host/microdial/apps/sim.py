@@ -13,50 +13,45 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.errors import ConfigError
-from microdial.sim.rater import ROLES, RandomRater, Rater, ScriptedRater, SteadyRater
+from microdial.model import RatingValue
+from microdial.sim.rater import RandomRater, Rater, ScriptedRater, SteadyRater
 from microdial.sim.runner import SimulatedDial
 
 log = logging.getLogger(__name__)
 
 
 class SimSettings(BaseSettings):
-    rater: str = Field("random", description="random, steady, or a CSV file of time_s,value")
-    role: str = Field("client", pattern="^(client|therapist)$")
-    value: int = Field(0, ge=-50, le=50, description="the steady rater's value")
-    seed: int = 0
-    rate: int = Field(50, ge=1, le=1000)
-    device_id: str | None = Field(None, pattern="^[0-9A-Fa-f]{2,32}$")
-    clock_offset: float = 0.0
-    clock_drift_ppm: float = Field(0.0, ge=-10_000, le=10_000)
-    ticks_ms: bool = False
-    duration: float | None = Field(None, gt=0)
-    link: Path | None = None
+    rater: str = Field("random", description="random, steady, or FILE.csv with rows time_s,value")
+    role: Literal["client", "therapist"] = Field("client", description="shapes the random rater")
+    value: RatingValue = Field(0, description="the steady rater's value")
+    seed: int = Field(0, description="seed of the random rater and the default device id")
+    rate: int = Field(50, ge=1, le=1000, description="periodic samples per second")
+    device_id: str | None = Field(
+        None, pattern="^[0-9A-Fa-f]{2,32}$", description="device id in hex; none: random, from the seed"
+    )
+    clock_offset: float = Field(0.0, description="device clock at start, seconds")
+    clock_drift_ppm: float = Field(
+        0.0, ge=-10_000, le=10_000, description="device clock drift, parts per million"
+    )
+    ticks_ms: bool = Field(
+        False, description="device clock from supervisor.ticks_ms, starting 5 s before its 2**29 ms wrap"
+    )
+    duration: float | None = Field(None, gt=0, description="stop after this many seconds; none: run until ^C")
+    link: Path | None = Field(None, description="keep a symlink at this path to the pty")
+
+
+OPTIONS = Options(SimSettings, "sim")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rater", help="random (default), steady, or FILE.csv with rows time_s,value")
-    parser.add_argument("--role", choices=ROLES, help="shapes the random rater (default client)")
-    parser.add_argument("--value", type=int, help="the steady rater's value (default 0)")
-    parser.add_argument("--seed", type=int, help="seed of the random rater and the default device id")
-    parser.add_argument("--rate", type=int, help="periodic samples per second (default 50)")
-    parser.add_argument("--device-id", help="device id in hex (default: random, from the seed)")
-    parser.add_argument("--clock-offset", type=float, help="device clock at start, seconds")
-    parser.add_argument("--clock-drift-ppm", type=float, help="device clock drift, parts per million")
-    parser.add_argument(
-        "--ticks-ms",
-        action="store_true",
-        default=None,
-        help="device clock from supervisor.ticks_ms, starting 5 s before its 2**29 ms wrap",
-    )
-    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until ^C)")
-    parser.add_argument("--link", type=Path, help="keep a symlink at this path to the pty")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def make_rater(settings: SimSettings) -> Rater:
@@ -71,23 +66,7 @@ def make_rater(settings: SimSettings) -> Rater:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {
-        name: getattr(args, name)
-        for name in (
-            "rater",
-            "role",
-            "value",
-            "seed",
-            "rate",
-            "device_id",
-            "clock_offset",
-            "clock_drift_ppm",
-            "ticks_ms",
-            "duration",
-            "link",
-        )
-    }
-    settings = load_settings(SimSettings, "sim", overrides, args.config)
+    settings = OPTIONS.load(args)
     rater = make_rater(settings)
     dial = SimulatedDial(
         rater,

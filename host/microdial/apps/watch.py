@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
-from microdial.config import add_config_argument, load_settings
+from microdial.config import Options
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import MqttError, mqtt_client
@@ -25,9 +25,9 @@ COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
 
 
 class WatchSettings(BaseSettings):
-    broker: str = DEFAULT_URL
-    session: Code | None = None
-    interval: float = Field(0.5, gt=0)
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+    session: Code | None = Field(None, description="only this session; none: every session")
+    interval: float = Field(0.5, gt=0, description="seconds between redraws of the table")
 
 
 def table(state: LiveState) -> str:
@@ -90,15 +90,13 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
             delay = min(delay * 2, 5.0)
 
 
+OPTIONS = Options(WatchSettings, "watch")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help=f"MQTT broker URL (default {DEFAULT_URL})")
-    parser.add_argument("--session", help="only this session (default: every session)")
-    add_config_argument(parser)
+    OPTIONS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        WatchSettings, "watch", {"broker": args.broker, "session": args.session}, args.config
-    )
-    run_until_signalled(watch(settings, sys.stdout))
+    run_until_signalled(watch(OPTIONS.load(args), sys.stdout))
     return 0

@@ -31,18 +31,28 @@ STATIC = Path(__file__).resolve().parent.parent / "static" / "viewer"
 
 
 class ViewSettings(BaseSettings):
-    broker: str = DEFAULT_URL
-    session: Code | None = None
-    bind: str = "127.0.0.1"
-    port: int = Field(8765, ge=0, le=65535)
-    token: str | None = Field(None, min_length=8)
-    # role -> token that opens a view of that role only (blinded raters, supervisors).
-    role_tokens: dict[str, str] = Field(default_factory=dict)
-    # A display refreshes at 60 Hz; a push every 1/60 s keeps the trace moving as smoothly.
-    push_interval: float = Field(1 / 60, gt=0)
-    # Points per dial kept for the whole-session view; older ones are thinned to fit.
-    history_points: int = Field(4000, ge=100)
-    window_seconds: float = Field(30.0, gt=0)
+    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+    session: Code | None = Field(None, description="session code to show")
+    bind: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    token: str | None = Field(
+        None,
+        min_length=8,
+        description="required as ?token= on every request (required off loopback)",
+        json_schema_extra={"secret": True},
+    )
+    role_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="a token that opens a view of one role only (blinded raters, supervisors); repeatable",
+        json_schema_extra={"flag": "--role-token", "metavar": "ROLE=TOKEN", "secret": True},
+    )
+    push_interval: float = Field(
+        1 / 60, gt=0, description="seconds between pushes to the page: a display refreshes at 60 Hz"
+    )
+    history_points: int = Field(
+        4000, ge=100, description="points per dial kept for the whole-session view; older ones are thinned"
+    )
+    window_seconds: float = Field(30.0, gt=0, description="seconds of the live trace's window")
 
 
 @dataclass
