@@ -8,7 +8,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from dialwire import SEQ_MODULO, seq_delta
+from microdial.device.sequence import SequenceCounter
 from microdial.errors import RecordingError
 from microdial.model import DialEvent, DialStatus, Sample
 from microdial.store.format import (
@@ -28,9 +28,6 @@ from microdial.store.format import (
 from microdial.store.reader import read_events, read_samples
 
 log = logging.getLogger(__name__)
-
-
-_HALF = SEQ_MODULO // 2
 
 
 class AppendFile:
@@ -123,12 +120,10 @@ class DialRecord:
         self._window = window
         self._recent: dict[int, float] = {}
         self._order: deque[int] = deque()
-        self._last_seq: int | None = None
         self._playback: str | None = None
-        # Plain counters on the hot path; copied into meta by update_meta().
-        self._samples = 0
-        self._gaps = 0
-        self._lost = 0
+        # Plain counters on the hot path, gaps by the daemon's own rule; copied into meta by
+        # update_meta().
+        self._seq = SequenceCounter()
         self._first: float | None = None
         self._last: float | None = None
         self._uncertainty_sum = 0.0
@@ -142,9 +137,9 @@ class DialRecord:
 
     def update_meta(self) -> None:
         meta = self.meta
-        meta.samples = self._samples
-        meta.gaps = self._gaps
-        meta.lost_samples = self._lost
+        meta.samples = self._seq.samples
+        meta.gaps = self._seq.gaps
+        meta.lost_samples = self._seq.lost
         meta.first_host_time = self._first
         meta.last_host_time = self._last
         meta.sync_uncertainty_max = self._uncertainty_max
@@ -166,15 +161,11 @@ class DialRecord:
 
     def _observe(self, sample: Sample) -> list[RecordedEvent]:
         events: list[RecordedEvent] = []
-        if self._last_seq is not None:
-            step = seq_delta(sample.seq, self._last_seq)
-            if 1 < step < _HALF:
-                self._gaps += 1
-                self._lost += step - 1
-                events.append(self._event(sample, "gap", f"{step - 1} samples lost before seq {sample.seq}"))
-            elif step == 0 or step >= _HALF:
-                events.append(self._event(sample, "seq-restart", f"seq {self._last_seq} -> {sample.seq}"))
-        self._last_seq = sample.seq
+        step = self._seq.observe(sample.seq)
+        if step.kind == "gap":
+            events.append(self._event(sample, "gap", f"{step.lost} samples lost before seq {sample.seq}"))
+        elif step.kind in ("repeat", "back"):
+            events.append(self._event(sample, "seq-restart", f"seq {step.previous} -> {sample.seq}"))
         if sample.playback != self._playback and self._playback is not None and sample.playback is not None:
             events.append(self._event(sample, "playback", sample.playback))
         self._playback = sample.playback
@@ -183,7 +174,6 @@ class DialRecord:
                 self._event(sample, "seek", "" if sample.media_time is None else f"{sample.media_time}")
             )
         self._remember(sample)
-        self._samples += 1
         if self._first is None:
             self._first = sample.host_time
         self._last = sample.host_time
