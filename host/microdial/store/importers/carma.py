@@ -28,6 +28,7 @@ from microdial.store.importers.common import (
     Series,
     first,
     header_block,
+    header_rating,
     maybe,
     number,
     points,
@@ -45,12 +46,11 @@ def read_carma(path: Path, layout: ColumnLayout | None = None) -> RatingFile:
         raise RatingFileError(f"{path}: no 'Second,Rating' row; is this a CARMA export?")
     low = number(first(header, "Minimum Value", path), f"{path}: Minimum Value")
     high = number(first(header, "Maximum Value", path), f"{path}: Maximum Value")
-    return RatingFile(
-        format="carma",
-        source=str(path),
-        media=maybe(header, "Multimedia File"),
-        time_of_rating=maybe(header, "Time of Rating"),
-        series=[
+    return header_rating(
+        "carma",
+        path,
+        header,
+        [
             Series(
                 name="rating",
                 low=low,
@@ -60,6 +60,7 @@ def read_carma(path: Path, layout: ColumnLayout | None = None) -> RatingFile:
                 points=points(data, 1, path),
             )
         ],
+        [],
     )
 
 

@@ -150,6 +150,20 @@ def header_block(table: list[list[str]], path: Path) -> tuple[dict[str, list[str
     )
 
 
+def header_rating(
+    fmt: Format, path: Path, header: dict[str, list[str]], series: list[Series], buttons: list[float]
+) -> RatingFile:
+    """A rating file with what its header block says about the video and the rating session."""
+    return RatingFile(
+        format=fmt,
+        source=str(path),
+        media=maybe(header, "Multimedia File"),
+        time_of_rating=maybe(header, "Time of Rating"),
+        series=series,
+        buttons=buttons,
+    )
+
+
 def maybe(header: dict[str, list[str]], key: str) -> str | None:
     values = header.get(key)
     return values[0] if values and values[0] else None

@@ -22,7 +22,7 @@ from microdial.store.importers.common import (
     Series,
     first,
     header_block,
-    maybe,
+    header_rating,
     number,
     points,
     rows,
@@ -45,12 +45,11 @@ def read_darma(path: Path, layout: ColumnLayout | None = None) -> RatingFile:
         if down and not pressed:
             buttons.append(second)
         pressed = down
-    return RatingFile(
-        format="darma",
-        source=str(path),
-        media=maybe(header, "Multimedia File"),
-        time_of_rating=maybe(header, "Time of Rating"),
-        series=[
+    return header_rating(
+        "darma",
+        path,
+        header,
+        [
             Series(
                 name=name,
                 low=-magnitude,
@@ -60,5 +59,5 @@ def read_darma(path: Path, layout: ColumnLayout | None = None) -> RatingFile:
             )
             for column, (name, label) in enumerate(zip(("x", "y"), labels[:2], strict=True), start=1)
         ],
-        buttons=buttons,
+        buttons,
     )
