@@ -184,6 +184,11 @@ def grid_for(session_dir: Path, options: GridOptions | None = None) -> Grid:
     return build_grid(session.meta, session.dials, options)
 
 
+def export_grid(session_dir: Path, out: Path | None = None, options: GridOptions | None = None) -> list[Path]:
+    """`microdial export`: the grid files of a session folder, in out (default: the folder itself)."""
+    return write_grid(grid_for(session_dir, options), out or session_dir)
+
+
 def long_table(grid: Grid) -> pa.Table:
     n = grid.seconds.size
     values = np.concatenate([s.value for s in grid.raters]) if grid.raters else np.empty(0)

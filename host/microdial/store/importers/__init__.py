@@ -14,15 +14,27 @@ import importlib
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from microdial.model import Sample
+from microdial.errors import ConfigError
+from microdial.model import Code, Sample
 from microdial.store.format import META_FILE, RecordedEvent, SessionMeta
 from microdial.store.importers.common import ColumnLayout, Format, RatingFile, RatingFileError, to_scale
 from microdial.store.writer import SessionRecord
 
-__all__ = ["FORMATS", "ColumnLayout", "Format", "RatingFileError", "import_file", "reader", "to_scale"]
+__all__ = [
+    "FORMATS",
+    "ColumnLayout",
+    "Format",
+    "ImportRequest",
+    "RatingFileError",
+    "import_file",
+    "import_request",
+    "reader",
+    "to_scale",
+]
 
 # Each format's reader as "module:function", imported when asked for.
 READERS: dict[Format, str] = {
@@ -129,3 +141,65 @@ def import_file(
     finally:
         record.close()
     return names
+
+
+class ImportRequest(BaseModel):
+    """What `microdial import` is asked, named as its flags are."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Format
+    file: Path
+    session: Code
+    role: Code
+    out: Path = Path("recordings")
+    dial: Code | None = None
+    # The columns format's layout (ColumnLayout), given flag by flag.
+    time: str | None = None
+    time_unit: Literal["s", "ms"] = "s"
+    value: list[str] = []
+    scale: tuple[float, float] | None = None
+    tool: str | None = None
+    lower_label: str | None = None
+    upper_label: str | None = None
+
+    def layout(self) -> ColumnLayout | None:
+        if self.format != "columns":
+            if self.time or self.value or self.scale or self.tool:
+                raise ConfigError(f"--time, --value, --scale and --tool are for 'columns', not {self.format}")
+            return None
+        if self.time is None or not self.value or self.scale is None:
+            raise ConfigError("columns needs --time COLUMN, --value COLUMN and --scale LOW HIGH")
+        return ColumnLayout(
+            time=self.time,
+            values=self.value,
+            low=self.scale[0],
+            high=self.scale[1],
+            time_unit=self.time_unit,
+            tool=self.tool,
+            lower_label=self.lower_label,
+            upper_label=self.upper_label,
+        )
+
+
+def import_request(flags: dict[str, object]) -> list[str]:
+    """`microdial import`: its flags checked (a ConfigError naming the flag), then import_file."""
+    try:
+        request = ImportRequest.model_validate(flags)
+    except ValidationError as err:
+        error = err.errors()[0]
+        flag = f"--{str(error['loc'][0]).replace('_', '-')} {error['input']!r}"
+        if error["type"] == "string_pattern_mismatch":
+            raise ConfigError(f"{flag}: use letters, digits, '_', '.', '-' (at most 64)") from None
+        raise ConfigError(f"{flag}: {error['msg']}") from None
+    if request.session in (".", ".."):
+        raise ConfigError(f"--session {request.session!r} is not a session code")
+    return import_file(
+        request.format,
+        request.file,
+        session=request.session,
+        role=request.role,
+        out=request.out,
+        dial=request.dial,
+        layout=request.layout(),
+    )
