@@ -125,31 +125,7 @@ def read_session(folder: Path) -> Session:
 
 def read_dial_samples(path: Path, dial: str, role: str, scale: tuple[int, int]) -> DialSamples:
     """A `<dial>.samples.csv`, checked column by column."""
-    try:
-        with path.open("rb") as handle:
-            header = handle.readline().decode("utf-8").strip().split(",")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RecordingError(f"cannot read {path}: {err}") from None
-    missing = [name for name in SAMPLE_COLUMNS if name not in header]
-    if missing:
-        raise RecordingError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
-    try:
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types=_COLUMN_TYPES,
-                null_values=[""],
-                strings_can_be_null=True,
-                include_columns=list(_COLUMN_TYPES),
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise RecordingError(f"{path} is not a valid samples file: {first_line}") from None
-    for name in _REQUIRED:
-        nulls = table.column(name).null_count
-        if nulls:
-            raise RecordingError(f"{path}: {nulls} rows have an empty {name}")
+    table = read_sample_columns(path, _COLUMN_TYPES, _REQUIRED)
     host = table.column("host_time").to_numpy(zero_copy_only=False).astype(np.float64)
     value = table.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
     low, high = scale
@@ -170,6 +146,37 @@ def read_dial_samples(path: Path, dial: str, role: str, scale: tuple[int, int]) 
         still=still[order],
         discontinuity=disc[order],
     )
+
+
+def read_sample_columns(path: Path, types: dict[str, pa.DataType], required: Sequence[str] = ()) -> pa.Table:
+    """The columns `types` of a samples file, in file order; a RecordingError if they cannot be
+    read as those types or a `required` column has an empty cell."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.readline().decode("utf-8").strip().split(",")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RecordingError(f"cannot read {path}: {err}") from None
+    missing = [name for name in SAMPLE_COLUMNS if name not in header]
+    if missing:
+        raise RecordingError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=True,
+                include_columns=list(types),
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise RecordingError(f"{path} is not a valid samples file: {first_line}") from None
+    for name in required:
+        nulls = table.column(name).null_count
+        if nulls:
+            raise RecordingError(f"{path}: {nulls} rows have an empty {name}")
+    return table
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str | None]]]:
