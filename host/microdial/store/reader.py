@@ -11,12 +11,11 @@ its de-duplication state from them on start.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +38,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 Clock = Literal["media", "session"]
+
+Row = TypeVar("Row", Sample, RecordedEvent)
 
 # Only what is used is converted: parsing every column doubled the read time of long sessions.
 _COLUMN_TYPES: dict[str, pa.DataType] = {
@@ -151,27 +152,14 @@ def read_dial_samples(path: Path, dial: str, role: str, scale: tuple[int, int]) 
 def read_sample_columns(path: Path, types: dict[str, pa.DataType], required: Sequence[str] = ()) -> pa.Table:
     """The columns `types` of a samples file, in file order; a RecordingError if they cannot be
     read as those types or a `required` column has an empty cell."""
-    try:
-        with path.open("rb") as handle:
-            header = handle.readline().decode("utf-8").strip().split(",")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RecordingError(f"cannot read {path}: {err}") from None
+    header = _header(path) or []
     missing = [name for name in SAMPLE_COLUMNS if name not in header]
     if missing:
         raise RecordingError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
     try:
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types=types,
-                null_values=[""],
-                strings_can_be_null=True,
-                include_columns=list(types),
-            ),
-        )
+        table = pacsv.read_csv(path, convert_options=_convert(types))
     except (pa.ArrowInvalid, OSError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise RecordingError(f"{path} is not a valid samples file: {first_line}") from None
+        raise RecordingError(f"{path} is not a valid samples file: {_first_line(err)}") from None
     for name in required:
         nulls = table.column(name).null_count
         if nulls:
@@ -179,41 +167,64 @@ def read_sample_columns(path: Path, types: dict[str, pa.DataType], required: Seq
     return table
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str | None]]]:
-    try:
-        handle = path.open(newline="")
-    except OSError as err:
-        raise RecordingError(f"cannot read {path}: {err.strerror}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        if tuple(header) != columns:
-            raise RecordingError(f"{path}: unexpected header {','.join(header)}")
-        for row in reader:
-            if len(row) != len(columns):
-                raise RecordingError(
-                    f"{path} line {reader.line_num}: {len(row)} cells, expected {len(columns)}"
-                )
-            yield (
-                reader.line_num,
-                {key: (cell if cell != "" else None) for key, cell in zip(columns, row, strict=True)},
-            )
-
-
 def read_samples(path: Path) -> Iterator[Sample]:
     """Samples from a <dial>.samples.csv, validated; a bad row is a RecordingError naming its line."""
-    for line, row in _rows(path, SAMPLE_COLUMNS):
-        try:
-            yield Sample.model_validate(row)
-        except ValidationError as err:
-            raise RecordingError(f"{path} line {line}: {err.errors()[0]['msg']}") from None
+    return _validated(path, SAMPLE_COLUMNS, Sample.model_validate)
 
 
 def read_events(path: Path) -> Iterator[RecordedEvent]:
-    for line, row in _rows(path, EVENT_COLUMNS):
-        try:
-            yield RecordedEvent.model_validate({k: v for k, v in row.items() if v is not None})
-        except ValidationError as err:
-            raise RecordingError(f"{path} line {line}: {err.errors()[0]['msg']}") from None
+    """The rows of an events.csv, validated like read_samples'."""
+    return _validated(
+        path,
+        EVENT_COLUMNS,
+        lambda row: RecordedEvent.model_validate({k: v for k, v in row.items() if v is not None}),
+    )
+
+
+def _validated(
+    path: Path, columns: tuple[str, ...], validate: Callable[[dict[str, str | None]], Row]
+) -> Iterator[Row]:
+    header = _header(path)
+    if header is None:
+        return
+    if tuple(header) != columns:
+        raise RecordingError(f"{path}: unexpected header {','.join(header)}")
+    # Every cell as text, so pydantic parses the numbers as it parses the payloads they came from;
+    # batch by batch, so a long file is never all in memory as Python objects.
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    types = dict.fromkeys(columns, pa.string())
+    line = 2
+    try:
+        for batch in pacsv.open_csv(path, parse_options=parse, convert_options=_convert(types)):
+            for row in batch.to_pylist():
+                try:
+                    yield validate(row)
+                except ValidationError as err:
+                    raise RecordingError(f"{path} line {line}: {err.errors()[0]['msg']}") from None
+                line += 1
+    except (pa.ArrowInvalid, OSError) as err:
+        raise RecordingError(f"{path}: {_first_line(err)}") from None
+
+
+def _header(path: Path) -> list[str] | None:
+    """The column names on a file's first line; None for an empty file."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline()
+    except OSError as err:
+        raise RecordingError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        return first.decode("utf-8").rstrip("\r\n").split(",") if first else None
+    except UnicodeDecodeError as err:
+        raise RecordingError(f"cannot read {path}: {err}") from None
+
+
+def _convert(types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+    # The writer writes None as an empty cell.
+    return pacsv.ConvertOptions(
+        column_types=types, null_values=[""], strings_can_be_null=True, include_columns=list(types)
+    )
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
