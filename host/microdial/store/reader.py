@@ -118,13 +118,13 @@ def read_session(folder: Path) -> Session:
         path = folder / dial_meta.samples_file
         if not path.is_file():
             raise RecordingError(f"{META_FILE} lists dial {dial} but {path.name} is missing from {folder}")
-        dials.append(read_dial_samples(path, dial, dial_meta.role, scale))
+        dials.append(_read_dial(path, dial, dial_meta.role, scale))
     if not any(d.value.size for d in dials):
         raise RecordingError(f"session {meta.session} in {folder} has no samples")
     return Session(folder, meta, dials)
 
 
-def read_dial_samples(path: Path, dial: str, role: str, scale: tuple[int, int]) -> DialSamples:
+def _read_dial(path: Path, dial: str, role: str, scale: tuple[int, int]) -> DialSamples:
     """A `<dial>.samples.csv`, checked column by column."""
     table = read_sample_columns(path, _COLUMN_TYPES, _REQUIRED)
     host = table.column("host_time").to_numpy(zero_copy_only=False).astype(np.float64)
