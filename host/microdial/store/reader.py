@@ -1,12 +1,13 @@
-"""Session folders read back.
+"""Session folders read back, all through pyarrow's CSV reader.
 
-read_session() is the one reader of a session folder for what analyses and plots it: its
-session.json, each dial's samples as numpy arrays (pyarrow reads the CSV column by column: a
-pydantic model per row would take tens of seconds for a two-hour session, and the columns read are
-checked here as strictly), and its events. Timeline is the clock rule they all place samples by.
+read_session() is the reader of a session folder for whatever analyses or plots it: its
+session.json, each dial's samples as numpy arrays, read column by column (a pydantic model per
+row would take tens of seconds for a two-hour session; the columns read are checked here as
+strictly), and its events. Timeline is the clock rule by which they all place samples and events.
 
-read_samples() and read_events() give the rows as validated models, for the writer, which rebuilds
-its de-duplication state from them on start.
+read_sample_columns() is the column read underneath, which the writer also rebuilds its state
+from on start. read_samples() and read_events() give the rows as the validated models they were
+written from (format.sample_row, format.event_row).
 """
 
 from __future__ import annotations
