@@ -1,4 +1,4 @@
-"""Writes generated ratings as real recorder session folders (recording.py's format, byte for byte)."""
+"""Writes generated ratings as real recorder session folders (store.format, byte for byte)."""
 
 from __future__ import annotations
 

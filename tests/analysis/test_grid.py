@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microdial.analysis.grid import DialSamples, GridOptions, build_grid, grid_for
+from microdial.analysis.grid import GridOptions, build_grid, grid_for
 from microdial.cli import main
 from microdial.errors import MicrodialError
 from microdial.store.format import SessionMeta
+from microdial.store.reader import DialSamples
 from tests.analysis.sessions import HOST_T0, DialTrace, per_second, played, write_session
 
 

@@ -1,4 +1,4 @@
-"""Faults for real: kill -9 of a recorder process, and a full disk (a 64 KiB tmpfs)."""
+"""Faults for real: kill -9 of a recorder process, a full disk (a 64 KiB tmpfs), a restart."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from microdial.errors import RecordingError
 from microdial.recorder import RecorderSettings, record
 from microdial.store.format import SessionMeta, samples_file
 from microdial.store.reader import read_events, read_samples
+from microdial.store.writer import SessionRecord
 
-from .conftest import make_event, make_samples, publisher, rows_in, running_recorder, wait_for
+from .conftest import T0, make_event, make_samples, publisher, rows_in, running_recorder, wait_for
 
 
 async def start_recorder(
@@ -130,3 +131,31 @@ async def test_full_disk_stops_with_a_clear_error_and_loses_nothing(
             async with running_recorder(settings):
                 await wait_for(lambda: rows_in(path) >= len(samples), what="the rest after making room")
         assert list(read_samples(path)) == samples
+
+
+def test_a_restarted_writer_counts_and_deduplicates_as_if_it_had_never_stopped(tmp_path: Path) -> None:
+    """What a restart rebuilds from the files (by columns) equals what a writer that never stopped
+    holds: gaps, a seq restart, playback, uncertainty mean to the bit, and the redelivered tail dropped."""
+    samples = make_samples("S1", "d1", "client", 0, 3000)
+    samples = [s for s in samples if s.seq % 500 != 7]  # six gaps of one sample
+    samples += make_samples("S1", "d1", "client", 0, 200, host_time=T0 + 100.0, playback="paused")
+    continuous = SessionRecord(tmp_path / "one", "S1", window=1000)
+    continuous.on_samples("d1", samples)
+    continuous.close()
+    first = SessionRecord(tmp_path / "two", "S1", window=1000)
+    first.on_samples("d1", samples[:1700])
+    first.close()
+    restarted = SessionRecord(tmp_path / "two", "S1", window=1000)
+    restarted.on_samples("d1", samples[1500:])  # the tail before the stop comes again
+    restarted.close()
+    meta = SessionMeta.load(tmp_path / "two" / "S1").dials["d1"]
+    expected = SessionMeta.load(tmp_path / "one" / "S1").dials["d1"]
+    assert meta.duplicates_dropped == 200
+    assert meta.model_dump(exclude={"duplicates_dropped"}) == expected.model_dump(
+        exclude={"duplicates_dropped"}
+    )
+    assert meta.gaps == 6 and meta.lost_samples == 6 and meta.samples == len(samples)
+    assert list(read_samples(tmp_path / "two" / "S1" / samples_file("d1"))) == samples
+    kinds = [e.kind for e in read_events(tmp_path / "two" / "S1" / "events.csv")]
+    assert kinds == [e.kind for e in read_events(tmp_path / "one" / "S1" / "events.csv")]
+    assert kinds.count("gap") == 6 and kinds.count("seq-restart") == 1 and kinds.count("playback") == 1

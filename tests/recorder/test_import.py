@@ -12,7 +12,8 @@ import pytest
 
 from microdial.cli import main
 from microdial.store.format import SessionMeta, samples_file
-from microdial.store.importers import ColumnLayout, RatingFileError, import_file, read_carma, to_scale
+from microdial.store.importers import ColumnLayout, RatingFileError, import_file, to_scale
+from microdial.store.importers.carma import read_carma
 from microdial.store.reader import read_events, read_samples
 
 CARMA_CSV = """Time of Rating,13-Dec-2021 07:36:40

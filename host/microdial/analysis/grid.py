@@ -2,10 +2,11 @@
 
 Rules (also in docs/analysis.md):
 
-* Clock. If any sample of the session carries a ``media_time``, the grid is on the media clock
-  (seconds of the video) and samples without one (no player known at that moment) add nothing.
-  If no sample has one, the grid is on the session clock: ``host_time`` minus the session's first
-  sample across all dials, so the raters stay aligned with each other.
+* Clock. The session's, by the rule in ``store.reader.Timeline``: if any sample of the session
+  carries a ``media_time``, the grid is on the media clock (seconds of the video) and samples
+  without one (no player known at that moment) add nothing. If no sample has one, the grid is on
+  the session clock: ``host_time`` minus the session's first sample across all dials, so the
+  raters stay aligned with each other.
 * Step function. A dial value holds from its sample until the next sample of the same dial. On the
   media clock the held segment runs from the sample's media time to the next sample's media time;
   when the next sample is a seek (``discontinuity``), jumps backwards, or the step is longer than
@@ -38,41 +39,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from microdial.errors import MicrodialError
-from microdial.store.format import META_FILE, SAMPLE_COLUMNS, SessionMeta
+from microdial.store.format import SessionMeta
+from microdial.store.reader import DialSamples, FloatArray, Timeline, read_session
 
-FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-# Playback states in which the video does not advance, so held values cover no media time.
-STILL = ("paused", "seeking", "no-player")
-
-# Only what the grid uses is converted: parsing every column doubled the read time of long sessions.
-_COLUMN_TYPES: dict[str, pa.DataType] = {
-    "value": pa.float64(),
-    "host_time": pa.float64(),
-    "media_time": pa.float64(),
-    "playback": pa.string(),
-    "discontinuity": pa.bool_(),
-}
-_REQUIRED = ("value", "host_time")
 
 
 class AnalysisError(MicrodialError):
     """A session folder or scores file cannot be analysed as given (the files are left untouched)."""
-
-
-@dataclass(frozen=True)
-class DialSamples:
-    """One dial's samples in arrival order (sorted by host_time)."""
-
-    dial: str
-    role: str
-    host_time: FloatArray
-    media_time: FloatArray  # NaN where null
-    value: FloatArray
-    still: BoolArray  # paused, seeking or no-player
-    discontinuity: BoolArray
 
 
 @dataclass(frozen=True)
@@ -112,74 +86,6 @@ class Grid:
     @property
     def rater_names(self) -> list[str]:
         return [series.rater for series in self.raters]
-
-
-def read_dial_csv(path: Path, dial: str, role: str, scale: tuple[int, int]) -> DialSamples:
-    """A `<dial>.samples.csv`, checked column by column: a pydantic model per row would take tens of
-    seconds for a two-hour session, and the columns analysis needs are validated here as strictly."""
-    try:
-        with path.open("rb") as handle:
-            header = handle.readline().decode("utf-8").strip().split(",")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AnalysisError(f"cannot read {path}: {err}") from None
-    missing = [name for name in SAMPLE_COLUMNS if name not in header]
-    if missing:
-        raise AnalysisError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
-    try:
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types=_COLUMN_TYPES,
-                null_values=[""],
-                strings_can_be_null=True,
-                include_columns=list(_COLUMN_TYPES),
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise AnalysisError(f"{path} is not a valid samples file: {first_line}") from None
-    for name in _REQUIRED:
-        nulls = table.column(name).null_count
-        if nulls:
-            raise AnalysisError(f"{path}: {nulls} rows have an empty {name}")
-    host = table.column("host_time").to_numpy(zero_copy_only=False).astype(np.float64)
-    value = table.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
-    low, high = scale
-    outside = int(np.count_nonzero((value < low) | (value > high)))
-    if outside:
-        raise AnalysisError(f"{path}: {outside} values outside the session's scale {low}..{high}")
-    media = table.column("media_time").to_numpy(zero_copy_only=False).astype(np.float64)
-    playback = table.column("playback").fill_null("").to_numpy(zero_copy_only=False)
-    still = np.isin(playback, STILL)
-    disc = table.column("discontinuity").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-    order = np.argsort(host, kind="stable")
-    return DialSamples(
-        dial=dial,
-        role=role,
-        host_time=host[order],
-        media_time=media[order],
-        value=value[order],
-        still=still[order],
-        discontinuity=disc[order],
-    )
-
-
-def load_session(session_dir: Path) -> tuple[SessionMeta, list[DialSamples]]:
-    if not (session_dir / META_FILE).is_file():
-        raise AnalysisError(f"{session_dir} is not a session folder: it has no {META_FILE}")
-    meta = SessionMeta.load(session_dir)
-    scale = (meta.scale.min, meta.scale.max)
-    dials = []
-    for dial, dial_meta in sorted(meta.dials.items()):
-        path = session_dir / dial_meta.samples_file
-        if not path.is_file():
-            raise AnalysisError(
-                f"{META_FILE} lists dial {dial} but {path.name} is missing from {session_dir}"
-            )
-        dials.append(read_dial_csv(path, dial, dial_meta.role, scale))
-    if not any(d.value.size for d in dials):
-        raise AnalysisError(f"session {meta.session} in {session_dir} has no samples")
-    return meta, dials
 
 
 def _segments(
@@ -233,11 +139,11 @@ def _accumulate(
 
 def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions | None = None) -> Grid:
     options = options or GridOptions()
-    media_clock = any(bool(np.isfinite(d.media_time).any()) for d in dials)
-    origin = min((float(d.host_time[0]) for d in dials if d.host_time.size), default=0.0)
+    timeline = Timeline.of(dials)
+    media_clock = timeline.clock == "media"
     per_dial = []
     for samples in dials:
-        positions = samples.media_time if media_clock else samples.host_time - origin
+        positions = timeline.place(samples.host_time, samples.media_time)
         if samples.host_time.size:
             per_dial.append(_segments(samples, positions, media_clock, options.max_hold))
         else:
@@ -247,7 +153,7 @@ def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions
     roles = [d.role for d in dials]
     grid = Grid(
         session=meta.session,
-        clock="media" if media_clock else "session",
+        clock=timeline.clock,
         scale_min=meta.scale.min,
         scale_max=meta.scale.max,
         scale_labels=dict(meta.scale.labels),
@@ -274,8 +180,13 @@ def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions
 
 
 def grid_for(session_dir: Path, options: GridOptions | None = None) -> Grid:
-    meta, dials = load_session(session_dir)
-    return build_grid(meta, dials, options)
+    session = read_session(session_dir)
+    return build_grid(session.meta, session.dials, options)
+
+
+def export_grid(session_dir: Path, out: Path | None = None, options: GridOptions | None = None) -> list[Path]:
+    """`microdial export`: the grid files of a session folder, in out (default: the folder itself)."""
+    return write_grid(grid_for(session_dir, options), out or session_dir)
 
 
 def long_table(grid: Grid) -> pa.Table:

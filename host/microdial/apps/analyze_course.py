@@ -16,10 +16,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
-from microdial.analysis.grid import AnalysisError, GridOptions, build_grid, load_session
+from microdial.analysis.grid import AnalysisError, GridOptions, build_grid
 from microdial.analysis.session import ordered
 from microdial.config import Options
 from microdial.store.format import META_FILE
+from microdial.store.reader import read_session
 
 
 class CourseSettings(BaseSettings):
@@ -46,8 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScore]:
     """(treatment, sort key, score) of one session folder."""
-    meta, dials = load_session(folder)
-    grid = build_grid(meta, dials, GridOptions())
+    session = read_session(folder)
+    meta = session.meta
+    grid = build_grid(meta, session.dials, GridOptions())
     names = ordered(grid.rater_names)
     rater = grid.rater(role if role is not None else names[0])
     rated = rater.value[np.isfinite(rater.value)]

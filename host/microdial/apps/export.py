@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.grid import GridOptions, grid_for, write_grid
+from microdial.analysis.grid import GridOptions, export_grid
 from microdial.config import Options
 
 
@@ -28,7 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = OPTIONS.load(args)
-    grid = grid_for(args.session_dir, GridOptions(settings.max_hold, settings.min_coverage))
-    for path in write_grid(grid, args.out or args.session_dir):
+    for path in export_grid(
+        args.session_dir, args.out, GridOptions(settings.max_hold, settings.min_coverage)
+    ):
         print(path)
     return 0

@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
-
-from microdial.errors import ConfigError
-from microdial.model import Code
-from microdial.store.importers import FORMATS, ColumnLayout, import_file
-
-_CODE: TypeAdapter[str] = TypeAdapter(Code)
+from microdial.store.importers import FORMATS, import_request
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,42 +34,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag in ("session", "role", "dial"):
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        try:
-            _CODE.validate_python(value)
-        except ValidationError:
-            raise ConfigError(
-                f"--{flag} {value!r}: use letters, digits, '_', '.', '-' (at most 64)"
-            ) from None
-    if args.session in (".", ".."):
-        raise ConfigError(f"--session {args.session!r} is not a session code")
-    layout = None
-    if args.format == "columns":
-        if args.time is None or not args.value or args.scale is None:
-            raise ConfigError("columns needs --time COLUMN, --value COLUMN and --scale LOW HIGH")
-        layout = ColumnLayout(
-            time=args.time,
-            values=args.value,
-            low=args.scale[0],
-            high=args.scale[1],
-            time_unit=args.time_unit,
-            tool=args.tool,
-            lower_label=args.lower_label,
-            upper_label=args.upper_label,
-        )
-    elif args.time or args.value or args.scale or args.tool:
-        raise ConfigError(f"--time, --value, --scale and --tool are for 'columns', not {args.format}")
-    dials = import_file(
-        args.format,
-        args.file,
-        session=args.session,
-        role=args.role,
-        out=args.out,
-        dial=args.dial,
-        layout=layout,
-    )
+    dials = import_request(vars(args))
     print(f"imported {args.file} into {args.out / args.session} as {', '.join(dials)}")
     return 0

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
 from microdial import __version__
 from microdial.errors import RecordingError
-from microdial.model import Counters, Sample, SyncState
+from microdial.model import Counters, Playback, Sample, SyncState
 
 FORMAT = "microdial-session/1"
 
@@ -36,6 +36,10 @@ EVENTS_FILE = "events.csv"
 
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(Sample.model_fields)
+
+
+# Playback states in which the video does not advance, so a dial's value covers no media time.
+STILL: tuple[Playback, ...] = ("paused", "seeking", "no-player")
 
 
 def samples_file(dial: str) -> str:

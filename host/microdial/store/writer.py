@@ -8,7 +8,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from dialwire import SEQ_MODULO, seq_delta
+import pyarrow as pa
+
+from microdial.device.sequence import SequenceCounter
 from microdial.errors import RecordingError
 from microdial.model import DialEvent, DialStatus, Sample
 from microdial.store.format import (
@@ -25,12 +27,17 @@ from microdial.store.format import (
     samples_file,
     write_all,
 )
-from microdial.store.reader import read_events, read_samples
+from microdial.store.reader import read_events, read_sample_columns
 
 log = logging.getLogger(__name__)
 
-
-_HALF = SEQ_MODULO // 2
+# What DialRecord rebuilds its state from on start.
+_REBUILD_COLUMNS: dict[str, pa.DataType] = {
+    "seq": pa.int64(),
+    "host_time": pa.float64(),
+    "playback": pa.string(),
+    "sync_uncertainty": pa.float64(),
+}
 
 
 class AppendFile:
@@ -123,12 +130,10 @@ class DialRecord:
         self._window = window
         self._recent: dict[int, float] = {}
         self._order: deque[int] = deque()
-        self._last_seq: int | None = None
         self._playback: str | None = None
-        # Plain counters on the hot path; copied into meta by update_meta().
-        self._samples = 0
-        self._gaps = 0
-        self._lost = 0
+        # Plain counters on the hot path, gaps by the daemon's own rule; copied into meta by
+        # update_meta().
+        self._seq = SequenceCounter()
         self._first: float | None = None
         self._last: float | None = None
         self._uncertainty_sum = 0.0
@@ -136,15 +141,33 @@ class DialRecord:
         self._uncertainty_max: float | None = None
         path = folder / meta.samples_file
         self.file = AppendFile(path, csv_lines([list(SAMPLE_COLUMNS)]))
-        for sample in read_samples(path):
-            self._observe(sample)
+        self._rebuild(path)
         self.update_meta()
+
+    def _rebuild(self, path: Path) -> None:
+        """The counts and the recent samples, from what the file already holds (after a restart).
+
+        Read by columns: a pydantic model per row took seconds per hour of recording. The events
+        _observe would make are already in events.csv, so only what it counts is redone here."""
+        table = read_sample_columns(path, _REBUILD_COLUMNS, ("seq", "host_time"))
+        hosts: list[float] = table.column("host_time").to_pylist()
+        uncertainties: list[float | None] = table.column("sync_uncertainty").to_pylist()
+        for seq, host_time, uncertainty in zip(
+            table.column("seq").to_pylist(), hosts, uncertainties, strict=True
+        ):
+            self._seq.observe(seq)
+            self._remember(seq, host_time)
+            if uncertainty is not None:
+                self._count_uncertainty(uncertainty)
+        if hosts:
+            self._first, self._last = hosts[0], hosts[-1]
+            self._playback = table.column("playback")[-1].as_py()
 
     def update_meta(self) -> None:
         meta = self.meta
-        meta.samples = self._samples
-        meta.gaps = self._gaps
-        meta.lost_samples = self._lost
+        meta.samples = self._seq.samples
+        meta.gaps = self._seq.gaps
+        meta.lost_samples = self._seq.lost
         meta.first_host_time = self._first
         meta.last_host_time = self._last
         meta.sync_uncertainty_max = self._uncertainty_max
@@ -166,15 +189,11 @@ class DialRecord:
 
     def _observe(self, sample: Sample) -> list[RecordedEvent]:
         events: list[RecordedEvent] = []
-        if self._last_seq is not None:
-            step = seq_delta(sample.seq, self._last_seq)
-            if 1 < step < _HALF:
-                self._gaps += 1
-                self._lost += step - 1
-                events.append(self._event(sample, "gap", f"{step - 1} samples lost before seq {sample.seq}"))
-            elif step == 0 or step >= _HALF:
-                events.append(self._event(sample, "seq-restart", f"seq {self._last_seq} -> {sample.seq}"))
-        self._last_seq = sample.seq
+        step = self._seq.observe(sample.seq)
+        if step.kind == "gap":
+            events.append(self._event(sample, "gap", f"{step.lost} samples lost before seq {sample.seq}"))
+        elif step.kind in ("repeat", "back"):
+            events.append(self._event(sample, "seq-restart", f"seq {step.previous} -> {sample.seq}"))
         if sample.playback != self._playback and self._playback is not None and sample.playback is not None:
             events.append(self._event(sample, "playback", sample.playback))
         self._playback = sample.playback
@@ -182,25 +201,26 @@ class DialRecord:
             events.append(
                 self._event(sample, "seek", "" if sample.media_time is None else f"{sample.media_time}")
             )
-        self._remember(sample)
-        self._samples += 1
+        self._remember(sample.seq, sample.host_time)
         if self._first is None:
             self._first = sample.host_time
         self._last = sample.host_time
-        uncertainty = sample.sync_uncertainty
-        if uncertainty is not None:
-            self._uncertainty_n += 1
-            self._uncertainty_sum += uncertainty
-            if self._uncertainty_max is None or uncertainty > self._uncertainty_max:
-                self._uncertainty_max = uncertainty
+        if sample.sync_uncertainty is not None:
+            self._count_uncertainty(sample.sync_uncertainty)
         return events
 
-    def _remember(self, sample: Sample) -> None:
-        if sample.seq not in self._recent:
-            self._order.append(sample.seq)
+    def _count_uncertainty(self, uncertainty: float) -> None:
+        self._uncertainty_n += 1
+        self._uncertainty_sum += uncertainty
+        if self._uncertainty_max is None or uncertainty > self._uncertainty_max:
+            self._uncertainty_max = uncertainty
+
+    def _remember(self, seq: int, host_time: float) -> None:
+        if seq not in self._recent:
+            self._order.append(seq)
             if len(self._order) > self._window:
                 del self._recent[self._order.popleft()]
-        self._recent[sample.seq] = sample.host_time
+        self._recent[seq] = host_time
 
     def _event(self, sample: Sample, kind: str, detail: str) -> RecordedEvent:
         return RecordedEvent(

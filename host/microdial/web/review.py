@@ -14,15 +14,14 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
 from microdial.errors import ConfigError, MicrodialError
-from microdial.store.format import SessionMeta
-from microdial.store.reader import read_events, read_samples
+from microdial.store.reader import Clock, read_session
 from microdial.web.live import STATIC, ViewSettings, check_exposure, request_roles
 
 log = logging.getLogger(__name__)
@@ -37,9 +36,6 @@ DEFAULT_BUCKETS = 2000
 
 # Daemon event kinds a rater makes on purpose (a button press): drawn as marks.
 MARK_KINDS = frozenset({"button"})
-
-
-Clock = Literal["media", "session"]
 
 
 class ReviewError(MicrodialError):
@@ -82,54 +78,28 @@ class Recording:
 
 
 def load_recording(session_dir: Path) -> Recording:
-    if not session_dir.is_dir():
-        raise ReviewError(f"session folder {session_dir} does not exist: give the folder the recorder wrote")
-    meta = SessionMeta.load(session_dir)
-    columns: dict[str, tuple[str, list[float | None], list[float], list[int]]] = {}
-    for dial, dial_meta in sorted(meta.dials.items()):
-        path = session_dir / dial_meta.samples_file
-        if not path.exists():
-            continue
-        media: list[float | None] = []
-        host: list[float] = []
-        values: list[int] = []
-        for sample in read_samples(path):
-            media.append(sample.media_time)
-            host.append(sample.host_time)
-            values.append(sample.value)
-        if values:
-            columns[dial] = (dial_meta.role, media, host, values)
-    if not columns:
-        raise ReviewError(f"session folder {session_dir} has no samples: nothing to review")
-    clock: Clock = "media" if any(m is not None for c in columns.values() for m in c[1]) else "session"
-    t0 = min(min(c[2]) for c in columns.values())
+    session = read_session(session_dir)
+    timeline = session.timeline
     traces: dict[str, Trace] = {}
     unplaced = 0
-    for dial, (role, media, host, values) in columns.items():
-        if clock == "media":
-            keep = [i for i, m in enumerate(media) if m is not None]
-            unplaced += len(media) - len(keep)
-            x = np.array([media[i] for i in keep], dtype=np.float64)
-            v = np.array([values[i] for i in keep], dtype=np.int16)
-        else:
-            x = np.array(host, dtype=np.float64) - t0
-            v = np.array(values, dtype=np.int16)
-        if not len(x):
+    for samples in session.dials:
+        x = timeline.place(samples.host_time, samples.media_time)
+        placed = np.isfinite(x)
+        unplaced += int(np.count_nonzero(~placed))
+        if not placed.any():
             continue
         # A rater who sought back rated some stretches twice: sorted, both passes share the
         # buckets and the min/max envelope shows their spread.
+        x, v = x[placed], samples.value[placed].astype(np.int16)
         order = np.argsort(x, kind="stable")
-        traces[dial] = Trace(dial, role, x[order], v[order])
+        traces[samples.dial] = Trace(samples.dial, samples.role, x[order], v[order])
     marks: list[Mark] = []
-    events = session_dir / meta.events_file
-    if events.exists():
-        for event in read_events(events):
-            if event.kind not in MARK_KINDS:
-                continue
-            x_mark = event.media_time if clock == "media" else event.host_time - t0
+    for event in session.events():
+        if event.kind in MARK_KINDS:
+            x_mark = timeline.at(event.host_time, event.media_time)
             if x_mark is not None:
                 marks.append(Mark(x_mark, event.dial, event.role, event.kind, event.detail))
-    return Recording(meta.session, clock, traces, marks, unplaced)
+    return Recording(session.meta.session, timeline.clock, traces, marks, unplaced)
 
 
 def downsample(

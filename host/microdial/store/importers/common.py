@@ -1,0 +1,190 @@
+"""What every importer shares: the rating file model, reading cells from .csv and .xlsx, the
+key,value header block CARMA and DARMA write, number parsing, and the mapping onto dialwire's scale."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import zipfile
+from pathlib import Path
+from typing import Literal
+from xml.etree import ElementTree
+
+from pydantic import BaseModel
+
+from dialwire import VALUE_MAX, VALUE_MIN
+from microdial.errors import MicrodialError
+
+Format = Literal["carma", "darma", "columns"]
+SEPARATOR = "%%%%%%"
+
+
+class RatingFileError(MicrodialError):
+    """A rating file that cannot be imported; the session folder is left as it was."""
+
+
+class Series(BaseModel):
+    """One rated dimension: (media second, value in the source scale) pairs, NaN bins left out."""
+
+    name: str
+    low: float
+    high: float
+    lower_label: str | None = None
+    upper_label: str | None = None
+    points: list[tuple[int, float, float]]  # (bin index, second, value)
+
+
+class RatingFile(BaseModel):
+    format: Format
+    source: str
+    media: str | None = None
+    time_of_rating: str | None = None
+    series: list[Series]
+    buttons: list[float] = []  # seconds at which the button went down
+
+
+class ColumnLayout(BaseModel):
+    """Where the ratings are in a plain table, and the scale they were made on."""
+
+    time: str
+    values: list[str]
+    low: float
+    high: float
+    time_unit: Literal["s", "ms"] = "s"
+    # The program that wrote the file, recorded as the samples' player (e.g. "continuum").
+    tool: str | None = None
+    lower_label: str | None = None
+    upper_label: str | None = None
+
+
+def number(cell: str, where: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        raise RatingFileError(f"{where}: {cell!r} is not a number") from None
+
+
+def to_scale(value: float, low: float, high: float) -> int:
+    """A value of the source scale low..high, mapped linearly onto dialwire's and rounded."""
+    if high <= low:
+        raise RatingFileError(f"scale {low}..{high} is empty")
+    scaled = VALUE_MIN + (value - low) / (high - low) * (VALUE_MAX - VALUE_MIN)
+    return max(VALUE_MIN, min(VALUE_MAX, round(scaled)))
+
+
+# -- reading cells ------------------------------------------------------------------------
+
+
+def rows(path: Path) -> list[list[str]]:
+    """The cells of a .csv, or of an .xlsx's first worksheet, as text."""
+    if not path.is_file():
+        raise RatingFileError(f"no file {path}")
+    if path.suffix.lower() == ".xlsx":
+        return _xlsx_rows(path)
+    if path.suffix.lower() == ".xls":
+        raise RatingFileError(f"{path}: old .xls workbooks cannot be read; save it as .xlsx or .csv")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [[cell.strip() for cell in row] for row in csv.reader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise RatingFileError(f"cannot read {path}: {err}") from None
+
+
+def _xlsx_rows(path: Path) -> list[list[str]]:
+    """The first worksheet of an .xlsx as rows of text cells (the standard library reads it)."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    try:
+        with zipfile.ZipFile(path) as book:
+            shared: list[str] = []
+            if "xl/sharedStrings.xml" in book.namelist():
+                root = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
+                shared = ["".join(t.text or "" for t in si.iter(f"{{{ns['m']}}}t")) for si in root]
+            sheets = sorted(n for n in book.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n))
+            if not sheets:
+                raise RatingFileError(f"{path}: no worksheet in this .xlsx")
+            sheet = ElementTree.fromstring(book.read(sheets[0]))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as err:
+        raise RatingFileError(f"{path}: not a readable .xlsx file ({err})") from None
+    table: list[list[str]] = []
+    for row in sheet.iter(f"{{{ns['m']}}}row"):
+        cells: list[str] = []
+        for cell in row.findall("m:c", ns):
+            column = _column(cell.get("r", ""))
+            while column is not None and len(cells) < column:
+                cells.append("")
+            kind = cell.get("t")
+            value = cell.find("m:v", ns)
+            if kind == "s" and value is not None and value.text is not None:
+                text = shared[int(value.text)]
+            elif kind == "inlineStr":
+                text = "".join(t.text or "" for t in cell.iter(f"{{{ns['m']}}}t"))
+            else:
+                text = value.text or "" if value is not None else ""
+            cells.append(text)
+        table.append(cells)
+    return table
+
+
+def _column(reference: str) -> int | None:
+    letters = re.match(r"[A-Z]+", reference)
+    if letters is None:
+        return None
+    index = 0
+    for letter in letters.group():
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+# -- CARMA's and DARMA's header block -------------------------------------------------------
+
+
+def header_block(table: list[list[str]], path: Path) -> tuple[dict[str, list[str]], list[list[str]]]:
+    """The key,value rows above the %%%%%% line, and the data rows below it."""
+    for index, row in enumerate(table):
+        if row and row[0] == SEPARATOR:
+            header = {r[0]: r[1:] for r in table[:index] if r and r[0]}
+            return header, [r for r in table[index + 1 :] if any(r)]
+    raise RatingFileError(
+        f"{path}: no {SEPARATOR} line under the header block; is this a CARMA/DARMA export?"
+    )
+
+
+def header_rating(
+    fmt: Format, path: Path, header: dict[str, list[str]], series: list[Series], buttons: list[float]
+) -> RatingFile:
+    """A rating file with what its header block says about the video and the rating session."""
+    return RatingFile(
+        format=fmt,
+        source=str(path),
+        media=maybe(header, "Multimedia File"),
+        time_of_rating=maybe(header, "Time of Rating"),
+        series=series,
+        buttons=buttons,
+    )
+
+
+def maybe(header: dict[str, list[str]], key: str) -> str | None:
+    values = header.get(key)
+    return values[0] if values and values[0] else None
+
+
+def first(header: dict[str, list[str]], key: str, path: Path) -> str:
+    value = maybe(header, key)
+    if value is None:
+        raise RatingFileError(f"{path}: no '{key}' in the header block")
+    return value
+
+
+def points(data: list[list[str]], column: int, path: Path) -> list[tuple[int, float, float]]:
+    """(bin index, second, value) of the rows whose first cell is the second; NaN bins left out."""
+    found: list[tuple[int, float, float]] = []
+    for index, row in enumerate(data):
+        where = f"{path} data row {index + 1}"
+        if len(row) <= column:
+            raise RatingFileError(f"{where}: expected at least {column + 1} cells")
+        second = number(row[0], where)
+        value = number(row[column], where)
+        if not math.isnan(value):
+            found.append((index, second, value))
+    return found
