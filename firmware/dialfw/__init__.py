@@ -1,3 +1,3 @@
 """microdial dial firmware: small parts composed by dialfw.app (see firmware/README.md)."""
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"

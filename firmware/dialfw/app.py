@@ -4,6 +4,7 @@ Every part is passed in, so code.py builds it from settings.toml on the board an
 simulator builds it around fakes of CircuitPython's modules.
 """
 
+import os
 import time
 
 from dialfw import VERSION, hid, light
@@ -13,7 +14,7 @@ from dialfw.encoder import EncoderInput
 from dialfw.link import Link
 from dialfw.pot import PotInput
 from dialfw.settings import load
-from dialwire import PROTOCOL_VERSION, clean_text, seq_next
+from dialwire import BOOT_DIGITS, PROTOCOL_VERSION, clean_text, seq_next
 
 HEARTBEAT_US = 1000000
 IDENT_US = 10000000
@@ -33,12 +34,22 @@ MAX_BACKLOG = 4
 ERROR_SHOW_US = 3000000
 
 
-def device_id(uid):
-    return "".join("%02X" % b for b in uid)
+def hex_upper(data):
+    """Bytes as upper-case hex: how the device id (the chip's uid) and the boot nonce are sent."""
+    return "".join("%02X" % b for b in data)
+
+
+def boot_nonce():
+    """A fresh nonce for this boot (protocol/SPEC.md 1.2): samples of different boots of one dial
+    differ by it, though their sequence numbers repeat. CircuitPython's os.urandom on the RP2040
+    draws on the ring oscillator's random bit, so it differs after every reset."""
+    return hex_upper(os.urandom(BOOT_DIGITS // 2))
 
 
 class Dial:
-    def __init__(self, link, inp, clock, device, rate_hz=50, problems=(), button=None, status_light=None):
+    def __init__(
+        self, link, inp, clock, device, rate_hz=50, problems=(), button=None, status_light=None, boot=None
+    ):
         self.link = link
         self.input = inp
         self.button = button
@@ -48,6 +59,7 @@ class Dial:
         self._overflows = 0
         self.clock = clock
         self.device = device
+        self.boot = boot_nonce() if boot is None else boot
         self.seq = 0
         self.last_seq = -1
         self.bad_commands = 0
@@ -82,6 +94,7 @@ class Dial:
                 self.rate_hz,
                 inp.steps_per_detent,
                 inp.value,
+                self.boot,
             ),
         )
 
@@ -297,8 +310,9 @@ def build_link(settings, serial, hid_device, clock):
     return Link(serial)
 
 
-def build(settings, problems=(), serial=None, clock=None, uid=None, board=None, hid_device=None):
-    """A Dial from settings; the parts not given come from the board's own modules."""
+def build(settings, problems=(), serial=None, clock=None, uid=None, board=None, hid_device=None, boot=None):
+    """A Dial from settings; the parts not given come from the board's own modules (boot: a fixed
+    nonce for tests; by default each Dial draws its own)."""
     if uid is None:
         import microcontroller
 
@@ -316,11 +330,12 @@ def build(settings, problems=(), serial=None, clock=None, uid=None, board=None, 
         link,
         inp,
         clock,
-        device_id(uid),
+        hex_upper(uid),
         settings["MICRODIAL_RATE_HZ"],
         problems,
         button,
         status_light,
+        boot,
     )
 
 

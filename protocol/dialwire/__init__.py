@@ -6,7 +6,7 @@ MicroPython's bytes type has. protocol/SPEC.md is the prose definition of what
 this module does; protocol/vectors/ pins it down byte for byte.
 """
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 START = b"$"
 CHECK = b"*"
@@ -16,11 +16,18 @@ END = b"\r\n"
 MAX_RECORD = 160
 
 # Field layouts per record kind: "i" decimal integer (ASCII digits, optional "-"), "s" text
-# without , * $ CR LF, "d" a device id (DEVICE_ID_CHARS, 1..MAX_DEVICE_ID long).
+# without , * $ CR LF, "d" a device id (DEVICE_ID_CHARS, 1..MAX_DEVICE_ID long), "n" a boot
+# nonce (BOOT_DIGITS upper-case hex digits).
+# ID's layout follows its first field, the protocol version the dial speaks, so a host still
+# reads dials running older firmware: version -> layout.
+ID_LAYOUTS = {
+    1: "isdsiii",  # protocol, firmware, device id, input, rate_hz, steps_per_detent, value
+    2: "isdsiiin",  # ... and boot: one nonce per boot of the dial
+}
 # Device -> host kinds are upper case words; host -> device kinds too, but distinct.
 SCHEMA = {
     # device -> host
-    "ID": "isdsiii",  # protocol, firmware, device id, input, rate_hz, steps_per_detent, value
+    "ID": ID_LAYOUTS[PROTOCOL_VERSION],
     "S": "iii",  # seq, t_us, value
     "HB": "iii",  # t_us, last seq, value
     "BTN": "is",  # t_us, kind: down | up | mark | long
@@ -49,6 +56,7 @@ _DIGITS = "0123456789"
 # topic filter (+ #), a path (/ . ..) or a shell would read as syntax.
 DEVICE_ID_CHARS = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"
 MAX_DEVICE_ID = 32
+BOOT_DIGITS = 8
 
 try:
     from binascii import crc_hqx as _crc_hqx  # CPython: CRC-CCITT in C
@@ -117,11 +125,36 @@ def check_device_id(text):
     return text
 
 
-def encode(kind, fields=()):
-    """One record as bytes: $KIND,f1,f2*CRC\\r\\n."""
+def check_boot(text):
+    """text if it is a valid boot nonce (protocol/SPEC.md 1.1), else ProtocolError."""
+    if len(text) != BOOT_DIGITS:
+        raise ProtocolError("boot nonce must be " + str(BOOT_DIGITS) + " hex digits")
+    for ch in text:
+        if ch not in _HEX_DIGITS:
+            raise ProtocolError("boot nonce has " + repr(ch))
+    return text
+
+
+def _layout(kind, version):
+    """The field layout of kind; an ID's is its protocol version's (version: its first field)."""
     layout = SCHEMA.get(kind)
     if layout is None:
         raise ProtocolError("unknown record kind " + str(kind))
+    if kind == "ID":
+        # A version this codec does not know is read with the newest layout, so a host still
+        # learns that a newer dial speaks it (later versions only append fields to ID).
+        return ID_LAYOUTS.get(version, layout)
+    return layout
+
+
+def layout_of(kind, fields):
+    """The field layout a record of kind with these fields must have."""
+    return _layout(kind, int(fields[0]) if kind == "ID" and fields else None)
+
+
+def encode(kind, fields=()):
+    """One record as bytes: $KIND,f1,f2*CRC\\r\\n."""
+    layout = layout_of(kind, fields)
     if len(fields) != len(layout):
         raise ProtocolError(kind + " takes " + str(len(layout)) + " fields")
     parts = [kind]
@@ -130,6 +163,8 @@ def encode(kind, fields=()):
             parts.append(str(int(value)))
         elif spec == "d":
             parts.append(check_device_id(str(value)))
+        elif spec == "n":
+            parts.append(check_boot(str(value)))
         else:
             text = str(value)
             for ch in _FORBIDDEN:
@@ -166,10 +201,11 @@ def decode_body(body):
         raise ProtocolError("not text")
     parts = text.split(",")
     kind = parts[0]
-    layout = SCHEMA.get(kind)
-    if layout is None:
-        raise ProtocolError("unknown kind " + kind)
     raw = parts[1:]
+    version = parse_int(raw[0]) if kind == "ID" and raw else None
+    layout = _layout(kind, version)
+    if version is not None and version > PROTOCOL_VERSION:
+        raw = raw[: len(layout)]  # a newer dial's ID: the fields this codec knows
     if len(raw) != len(layout):
         raise ProtocolError(kind + " has " + str(len(raw)) + " fields, wants " + str(len(layout)))
     values = []
@@ -178,6 +214,8 @@ def decode_body(body):
             values.append(parse_int(item))
         elif spec == "d":
             values.append(check_device_id(item))
+        elif spec == "n":
+            values.append(check_boot(item))
         else:
             values.append(item)
     return kind, values

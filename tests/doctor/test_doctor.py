@@ -60,7 +60,7 @@ def test_doctor_with_a_simulated_dial_and_a_real_broker(
     lines = capsys.readouterr().out.splitlines()
     assert code == 0, lines
     assert f"OK   {dial.path}: dial {dial.device_id}, firmware " in lines[0]
-    assert "protocol 1, encoder input at 100 Hz" in lines[0]
+    assert "protocol 2, encoder input at 100 Hz" in lines[0]
     # On a loaded test machine the round trips may be slow (WARN); they are never missing.
     assert lines[1].startswith((f"OK   dial {dial.device_id} clock", f"WARN dial {dial.device_id} clock"))
     assert "over 8/8 probes" in lines[1] and "sync good to about ±" in lines[1]
@@ -116,10 +116,17 @@ async def test_a_port_held_by_another_program_is_a_warning(dial: SimulatedDial) 
 
 
 def test_protocol_mismatch_fails() -> None:
-    identity = Identity(2, "9.0.0", "ABCDEF", "pot", 100, 4, 0)
+    identity = Identity(3, "9.0.0", "ABCDEF", "pot", 100, 4, 0, "9F3A61C2")
     check = _identity_check("/dev/ttyACM1", identity)
     assert check.status == "FAIL"
-    assert "this host speaks protocol 1" in check.message and "microdial firmware" in check.message
+    assert "this host speaks protocol 2" in check.message and "microdial firmware" in check.message
+
+
+def test_previous_protocol_is_read_with_a_warning() -> None:
+    identity = Identity(1, "0.1.0", "ABCDEF", "pot", 100, 4, 0)
+    check = _identity_check("/dev/ttyACM1", identity)
+    assert check.status == "WARN"
+    assert "without a boot nonce" in check.message and "microdial firmware" in check.message
 
 
 def test_permission_denied_explains_the_dialout_group(dial: SimulatedDial) -> None:

@@ -24,6 +24,8 @@ from dialfw.settings import load  # noqa: E402
 from dialwire import Framer, encode  # noqa: E402
 
 UID = bytes.fromhex("E6614103E7452D2F")
+# The golden vectors' boot nonce; a dial built without one draws its own (test_boot.py).
+BOOT = "9F3A61C2"
 
 
 class Harness:
@@ -58,7 +60,7 @@ class Harness:
         self.settings, self.problems = load(getenv or (env or {}).get)
         self.framer = Framer()
         self.dial: Any = app.build(
-            self.settings, self.problems, serial=self.serial, clock=self.clock, uid=UID
+            self.settings, self.problems, serial=self.serial, clock=self.clock, uid=UID, boot=BOOT
         )
 
     def _read_ns(self) -> int:

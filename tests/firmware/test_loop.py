@@ -11,6 +11,7 @@ import pytest
 
 from dialfw import app
 from dialfw.settings import load
+from tests.firmware.conftest import BOOT
 
 
 def kinds(records: list[tuple[str, list[Any]]]) -> list[str]:
@@ -19,7 +20,7 @@ def kinds(records: list[tuple[str, list[Any]]]) -> list[str]:
 
 def test_boot_sends_identity_then_first_sample(dial: Any) -> None:
     got = dial.records()
-    assert got[0] == ("ID", [1, "0.1.0", "E6614103E7452D2F", "encoder", 50, 4, 0])
+    assert got[0] == ("ID", [2, "0.2.0", "E6614103E7452D2F", "encoder", 50, 4, 0, BOOT])
     assert got[1] == ("S", [0, 0, 0])
 
 

@@ -83,7 +83,7 @@ def test_dial_streams_the_pot_and_refuses_zero(make_dial: Any) -> None:
     inp = dial.dial.input
     assert inp.adc.pin.name == "GP27"
     ident = dial.records("ID")[0][1]
-    assert ident[3:] == ["pot", 50, 0, 0]
+    assert ident[3:7] == ["pot", 50, 0, 0]
     inp.adc.value = FULL
     dial.run(100)
     assert dial.records("S")[-1][1][2] == 50

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dialwire import SCHEMA, Framer
+from tests.firmware.conftest import BOOT
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "protocol/vectors/wire.json").read_text())
 HOST_KINDS = {"PING", "IDENT", "ZERO", "RATE"}
@@ -24,9 +25,8 @@ def line_of(kind: str, fields: list[Any]) -> bytes:
 
 def test_boot_bytes_are_the_golden_id_and_sample(make_dial: Any) -> None:
     dial = make_dial(start_us=1_520_311)
-    assert dial.read_raw() == line_of("ID", [1, "0.1.0", "E6614103E7452D2F", "encoder", 50, 4, 0]) + line_of(
-        "S", [0, 1_520_311, 0]
-    )
+    ident = [2, "0.2.0", "E6614103E7452D2F", "encoder", 50, 4, 0, BOOT]
+    assert dial.read_raw() == line_of("ID", ident) + line_of("S", [0, 1_520_311, 0])
 
 
 def test_loop_output_matches_golden_lines(make_dial: Any) -> None:
@@ -84,6 +84,12 @@ def test_firmware_framer_rejects_invalid_records(dial: Any, vector: dict[str, st
     framer: Framer = dial.dial.link.framer
     assert framer.feed(vector["line"].encode()) == []
     assert framer.bad_records == 1
+
+
+@pytest.mark.parametrize("vector", VECTORS["newer"], ids=lambda v: v["name"])
+def test_firmware_framer_reads_a_newer_id_by_the_fields_it_knows(dial: Any, vector: dict[str, Any]) -> None:
+    framer: Framer = dial.dial.link.framer
+    assert framer.feed(vector["line"].encode()) == [(vector["kind"], vector["fields"])]
 
 
 def test_vectors_cover_every_kind() -> None:

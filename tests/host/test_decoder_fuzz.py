@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialwire import MAX_RECORD, SCHEMA, encode
+from dialwire import BOOT_DIGITS, DEVICE_ID_CHARS, ID_LAYOUTS, MAX_DEVICE_ID, MAX_RECORD, SCHEMA, encode
 from microdial.device.decoder import _RECORD_TYPES, Decoder, Record
 
 DEVICE_KINDS = sorted(_RECORD_TYPES)
@@ -15,17 +15,30 @@ TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=",*$\r\n"), max_size=12
 )
 INTEGER = st.integers(min_value=-(2**31), max_value=2**31)
+# Device ids and boot nonces are checked at the wire, so only valid ones make an intact record.
+FIELD = {
+    "i": INTEGER,
+    "s": TEXT,
+    "d": st.text(st.sampled_from(DEVICE_ID_CHARS), min_size=1, max_size=MAX_DEVICE_ID),
+    "n": st.text(st.sampled_from("0123456789ABCDEF"), min_size=BOOT_DIGITS, max_size=BOOT_DIGITS),
+}
+SMALLEST = {"i": 0, "s": "", "d": "D", "n": "0" * BOOT_DIGITS}
 
 
 @st.composite
 def records(draw: st.DrawFn) -> tuple[bytes, Record]:
     """One valid device record on the wire, and what the decoder must make of it."""
     kind = draw(st.sampled_from(DEVICE_KINDS))
-    fields = [draw(INTEGER if spec == "i" else TEXT) for spec in SCHEMA[kind]]
+    layout = SCHEMA[kind]
+    first: list[int] = []
+    if kind == "ID":  # its layout follows its protocol version
+        version = draw(st.sampled_from(sorted(ID_LAYOUTS)))
+        layout, first = ID_LAYOUTS[version][1:], [version]
+    fields = first + [draw(FIELD[spec]) for spec in layout]
     line = encode(kind, fields)
     if len(line) > MAX_RECORD:
         # Longer than any record a dial sends; the framer may drop those by design.
-        fields = [0 if spec == "i" else "" for spec in SCHEMA[kind]]
+        fields = first + [SMALLEST[spec] for spec in layout]
         line = encode(kind, fields)
     return line, _RECORD_TYPES[kind](*fields)  # type: ignore[arg-type]
 

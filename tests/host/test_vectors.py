@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from dialwire import ProtocolError, crc16, decode_body, encode
+from dialwire import ID_LAYOUTS, ProtocolError, crc16, decode_body, encode
 from microdial.device.decoder import Decoder, Identity, Pong, SampleRecord
 from microdial.model import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
 from tests.conftest import ROOT
@@ -58,9 +59,24 @@ def test_device_records_become_typed_records() -> None:
     identity, sample, pong = decoder.feed(
         (by_kind["ID"]["line"] + by_kind["S"]["line"] + by_kind["PONG"]["line"]).encode()
     )
-    assert identity == Identity(1, "0.1.0", "E6614103E7452D2F", "encoder", 50, 4, 0)
+    assert identity == Identity(2, "0.2.0", "E6614103E7452D2F", "encoder", 50, 4, 0, boot="9F3A61C2")
     assert sample == SampleRecord(0, 1520311, 0)
     assert pong == Pong(17, 2600000)
+
+
+def test_identity_of_every_protocol_version() -> None:
+    """A host reads dials of the previous firmware too: protocol 1's ID has no boot nonce."""
+    lines = {v["fields"][0]: v["line"] for v in WIRE["records"] if v["kind"] == "ID"}
+    assert sorted(lines) == sorted(ID_LAYOUTS)
+    v1, v2 = (Decoder().feed(lines[version].encode()) for version in (1, 2))
+    assert v1 == [Identity(1, "0.1.0", "E6614103E7452D2F", "encoder", 50, 4, 0, boot=None)]
+    assert v2 == [Identity(2, "0.2.0", "E6614103E7452D2F", "encoder", 50, 4, 0, boot="9F3A61C2")]
+
+
+@pytest.mark.parametrize("vector", WIRE["newer"], ids=lambda v: v["name"])
+def test_a_newer_dials_id_is_read_by_the_fields_this_host_knows(vector: dict[str, Any]) -> None:
+    (identity,) = Decoder().feed(vector["line"].encode())
+    assert identity == Identity(*vector["fields"])
 
 
 def test_host_commands_echoed_back_are_not_device_records() -> None:

@@ -39,7 +39,8 @@ def test_identity_samples_and_ping(make_sim: Any, open_reader: Any) -> None:
     assert sim.path == path and path.startswith("/dev/")
     reader: Reader = open_reader(path)
     ident = reader.kind("ID")
-    assert ident[:5] == [1, "0.1.0", "ABCDEF0123456789", "encoder", 50]
+    assert ident[:5] == [2, "0.2.0", "ABCDEF0123456789", "encoder", 50]
+    assert ident[7] == sim.boot
     reader.kind("S")
     h0 = time.monotonic()
     reader.send("PING", (31,))
@@ -133,11 +134,14 @@ def test_reset_restarts_clock_and_sequence(make_sim: Any, open_reader: Any) -> N
     # Past the ID sent 200 ms after the port opened, so the ID awaited below is the reset's.
     while seq_before < 20:
         seq_before, t_before, _ = reader.kind("S")
+    boot_before = sim.boot
     sim.reset()
-    reader.until(lambda r: r[0] == "ID")
+    ident = reader.until(lambda r: r[0] == "ID")[1]
     seq, t_us, _ = reader.kind("S")
     assert seq < seq_before and t_us < t_before
     assert sim.boots == 2
+    # The same dial, a new boot: its samples' identity (device, boot, seq) differs from the last boot's.
+    assert ident[2] == sim.device_id and ident[7] == sim.boot != boot_before
 
 
 def test_ticks_ms_clock_crosses_the_wrap(make_sim: Any, open_reader: Any) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from dialwire import PROTOCOL_VERSION, encode
+from dialwire import ID_LAYOUTS, PROTOCOL_VERSION, encode
 from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
@@ -213,12 +213,19 @@ def _identity_check(path: str, identity: Identity) -> Check:
         f"dial {identity.device}, firmware {identity.firmware}, protocol {identity.protocol}, "
         f"{identity.input} input at {identity.rate_hz} Hz"
     )
-    if identity.protocol != PROTOCOL_VERSION:
+    if identity.protocol not in ID_LAYOUTS:
         return Check(
             "FAIL",
             path,
             f"{about}: this host speaks protocol {PROTOCOL_VERSION}; "
             "install the matching firmware with `microdial firmware`",
+        )
+    if identity.boot is None:
+        return Check(
+            "WARN",
+            path,
+            f"{about}: older firmware, read by this host, but without a boot nonce its restarts' "
+            "samples cannot be told apart; install the current firmware with `microdial firmware`",
         )
     return Check("OK", path, about)
 

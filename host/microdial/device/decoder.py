@@ -25,6 +25,9 @@ class Identity:
     rate_hz: int
     steps_per_detent: int
     value: int
+    # The dial's boot nonce (protocol 2 on): a sample is identified by (device, boot, seq), since
+    # seq restarts at every boot. None from a protocol 1 dial, whose ID has no such field.
+    boot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

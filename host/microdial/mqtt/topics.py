@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from dialwire import PROTOCOL_VERSION
-
-PREFIX = f"microdial/v{PROTOCOL_VERSION}"
+# The MQTT tree's own version (protocol/SPEC.md): the serial wire's (dialwire.PROTOCOL_VERSION)
+# changes with the dials' firmware, which subscribers never see.
+VERSION = 1
+PREFIX = f"microdial/v{VERSION}"
 
 Channel = Literal["samples", "status", "events"]
 CHANNELS: tuple[Channel, ...] = ("samples", "status", "events")

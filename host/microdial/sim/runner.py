@@ -216,7 +216,7 @@ class SimulatedDial:
             return self._open_pty()
 
     def reset(self) -> None:
-        """Restart the device: clock and seq start again from 0, the value from 0."""
+        """Restart the device: clock and seq start again from 0, the value from 0, a new boot nonce."""
         with self._lock:
             self._boot()
 
@@ -232,6 +232,12 @@ class SimulatedDial:
     @property
     def path(self) -> str | None:
         return self._path
+
+    @property
+    def boot(self) -> str:
+        """The firmware's boot nonce, drawn anew at every start and reset (the ID record's last field)."""
+        nonce: str = self._dial.boot
+        return nonce
 
     @property
     def value(self) -> int:
