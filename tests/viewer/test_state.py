@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from microdial.model import Sample, SampleBatch
 from microdial.mqtt.topics import dial_topic
-from microdial.web.live import LiveState
+from microdial.live_state import LiveState
 from tests.recorder.conftest import T0, make_samples
 
 

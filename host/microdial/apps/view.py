@@ -10,7 +10,8 @@ from microdial.apps import run_until_signalled
 from microdial.config import add_config_argument, load_settings
 from microdial.errors import ConfigError
 from microdial.mqtt.address import DEFAULT_URL
-from microdial.web.live import ViewSettings, check_exposure, serve
+from microdial.web.base import check_exposure
+from microdial.web.live import ViewSettings, serve
 from microdial.web.review import open_review, serve_review
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", help="with --review: the session's video file, played in the page")
     parser.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default 8765; 0 picks a free one)")
-    parser.add_argument("--token", help="required as ?token= on every request (required off loopback)")
+    parser.add_argument(
+        "--token",
+        help="opens the unblinded view (every role) as ?token=; with tokens, a request without a "
+        "valid one gets nothing (required off loopback; generated when only --role-token is given)",
+    )
     parser.add_argument(
         "--role-token",
         action="append",
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def run_review(settings: ViewSettings, args: argparse.Namespace) -> int:
     if args.video is None:
         raise ConfigError("--review needs --video VIDEO: the recording's video file")
-    check_exposure(settings)  # before the slow read, not after it
+    check_exposure(settings.bind, settings.access())  # before the slow read, not after it
     video = Path(args.video)
     log.info("reading %s (a two-hour session takes some seconds)", args.review)
     recording = open_review(Path(args.review), video)

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import secrets
 import sys
 from typing import TextIO
 
-import aiomqtt
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
 from microdial.config import add_config_argument, load_settings
+from microdial.live_state import LiveState, follow
 from microdial.model import Code
-from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
-from microdial.mqtt.client import mqtt_client
-from microdial.mqtt.topics import subscription
-from microdial.web.live import LiveState
+from microdial.mqtt.address import DEFAULT_URL
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +59,6 @@ def table(state: LiveState) -> str:
 async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | None = None) -> None:
     """Print the table every interval until cancelled; on a terminal, redraw it in place."""
     state = LiveState(settings.session)
-    address = BrokerAddress.parse(settings.broker)
     redraw = out.isatty()
 
     async def printer() -> None:
@@ -75,23 +70,7 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(printer())
-        delay = 0.2
-        while True:
-            try:
-                async with mqtt_client(
-                    address, identifier=f"microdial-watch-{secrets.token_hex(4)}", keepalive=10
-                ) as client:
-                    await client.subscribe(subscription(settings.session), qos=0)
-                    delay = 0.2
-                    if ready is not None:
-                        ready.set()
-                    async for message in client.messages:
-                        if isinstance(message.payload, bytes):
-                            state.handle(str(message.topic), message.payload)
-            except aiomqtt.MqttError as err:
-                log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        tasks.create_task(follow(state, settings.broker, name="watch", qos=0, ready=ready))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
