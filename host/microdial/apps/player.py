@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings
 from microdial.config import add_config_argument, load_settings
 from microdial.errors import ConfigError
 from microdial.players.browser import DEFAULT_PORT, BrowserClock
+from microdial.web.base import check_exposure
+from microdial.web.player import page_url, player_access
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 class PlayerSettings(BaseSettings):
     port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
     bind: str = "127.0.0.1"
+    # Needed as ?token= by the page, its video and its report socket; required off loopback.
+    token: str | None = Field(None, min_length=8)
     status_interval: float = Field(5.0, gt=0)
 
 
@@ -33,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="the video file to play")
     parser.add_argument("--port", type=int, help=f"HTTP port of the page (default {DEFAULT_PORT})")
     parser.add_argument("--bind", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--token", help="required as ?token= by the page (required off loopback)")
     add_config_argument(parser)
 
 
@@ -45,7 +50,8 @@ async def serve(clock: BrowserClock, status_interval: float) -> None:
             raise ConfigError(
                 f"cannot listen on {clock.bind}:{clock.port} (in use?): choose another --port"
             ) from None
-        print(f"microdial player: open http://{clock.bind}:{clock.port}/ in a browser", flush=True)
+        url = page_url(clock.bind, clock.port, clock.token)
+        print(f"microdial player: open {url} in a browser", flush=True)
         while not follower.done():
             await asyncio.sleep(status_interval)
             stamp = clock.stamp(time.monotonic())
@@ -64,10 +70,13 @@ def _half_rtt(clock: BrowserClock) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(PlayerSettings, "player", {"port": args.port, "bind": args.bind}, args.config)
+    settings = load_settings(
+        PlayerSettings, "player", {"port": args.port, "bind": args.bind, "token": args.token}, args.config
+    )
     video: Path = args.video
     if not video.is_file():
         raise ConfigError(f"video {video} does not exist: give the path of a video file")
-    clock = BrowserClock(settings.port, video, settings.bind)
+    check_exposure(settings.bind, player_access(settings.token))
+    clock = BrowserClock(settings.port, video, settings.bind, token=settings.token)
     asyncio.run(serve(clock, settings.status_interval))
     return 0

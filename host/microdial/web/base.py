@@ -10,6 +10,7 @@ to anyone. A new kind of page (study, practice) makes its own Access with its ow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -165,6 +166,7 @@ class Fanout:
     def __init__(self, heartbeat: float = 10.0) -> None:
         self.heartbeat = heartbeat
         self.sockets: set[Socket] = set()
+        self._sends: set[asyncio.Task[None]] = set()
 
     async def accept(
         self, request: web.Request, visitor: Visitor, first: Callable[[], object] | None = None
@@ -195,6 +197,23 @@ class Fanout:
                 await socket.ws.send_str(json.dumps(message))
             except ConnectionError:
                 self.sockets.discard(socket)
+
+    def broadcast(self, message: object) -> None:
+        """The same message to every page, without waiting (for callers that cannot await)."""
+        text = json.dumps(message)
+        for socket in list(self.sockets):
+            if socket.ws.closed:
+                self.sockets.discard(socket)
+                continue
+            task = asyncio.get_running_loop().create_task(socket.ws.send_str(text))
+            self._sends.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
+        # A page that went away mid-send: its socket leaves the set when its handler ends.
+        if not task.cancelled():
+            task.exception()
 
     async def close(self) -> None:
         # Open pages would otherwise hold the shutdown for aiohttp's whole grace period.
