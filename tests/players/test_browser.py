@@ -260,16 +260,8 @@ async def test_a_token_guards_the_page_its_video_and_its_reports(browser: Any, v
 
 
 async def test_player_app_refuses_an_open_bind_without_a_token(video: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "microdial",
-        "player",
-        str(video),
-        "--bind",
-        "0.0.0.0",
-        stderr=asyncio.subprocess.PIPE,
-    )
+    command = [sys.executable, "-m", "microdial", "player", str(video), "--bind", "0.0.0.0"]
+    process = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.PIPE)
     _, err = await process.communicate()
     assert process.returncode == 2
     assert "--token" in err.decode() and err.decode().count("\n") == 1

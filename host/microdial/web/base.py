@@ -20,6 +20,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from socket import gethostname
 from urllib.parse import urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -100,7 +101,7 @@ class Access:
     def urls(self, base: str) -> list[tuple[str, str]]:
         """(whom it is for, URL) for every grant, to print at start-up."""
         if self.open:
-            return [(EVERYONE.label, base)]
+            return [("anyone on this machine (no token configured)", base)]
         return [
             (
                 visitor.label + (" (generated)" if token in self.generated else ""),
@@ -118,6 +119,13 @@ def check_exposure(bind: str, access: Access) -> None:
         loopback = bind == "localhost"
     if not loopback and access.open:
         raise ConfigError(f"--bind {bind} makes the pages reachable from other machines: give --token T")
+
+
+def url_host(bind: str) -> str:
+    """Where others reach a server bound to bind: a wildcard means this machine's name."""
+    if bind in ("", "0.0.0.0", "::"):
+        return gethostname()
+    return f"[{bind}]" if ":" in bind else bind
 
 
 def page(access: Access, path: Path) -> Handler:
@@ -243,7 +251,7 @@ async def listening(
         except OSError as err:
             raise ConfigError(f"cannot listen on {bind}:{port}: {err.strerror}") from None
         port = runner.addresses[0][1]
-        for whom, url in access.urls(f"http://{bind}:{port}/"):
+        for whom, url in access.urls(f"http://{url_host(bind)}:{port}/"):
             log.info("%s for %s: %s", title, whom, url)
         yield port
     finally:
