@@ -5,7 +5,12 @@ Access. With no token configured a server listens on loopback only and every req
 role (a page may narrow itself with ?role=). With any token configured, every page, every answer
 that carries data and every WebSocket needs a valid ?token=: what that token opens (a Visitor) is
 all the request gets; anything else is 403 and no data. JS and CSS carry no data and are served
-to anyone. A new kind of page (study, practice) makes its own Access with its own grants.
+to anyone.
+
+A new kind of page (study, practice) brings its own token scope: an Access of its own grants
+(say one token per rater, each opening that rater's role, and one for the console), guarding its
+routes with `page`, `data_file` or `Access.visitor`, and handed to `listening` with the others, so
+that its URLs are logged and an exposed bind is refused while any scope is open.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class Access:
     grants: Mapping[str, Visitor] = field(default_factory=dict)
     # Tokens made up at start-up (the operator did not choose them): the log says so.
     generated: frozenset[str] = frozenset()
+    # Where the page these tokens open lives: the start-up log prints its URL per grant.
+    path: str = "/"
 
     @classmethod
     def for_roles(cls, unblinded: str | None, role_tokens: Mapping[str, str]) -> Access:
@@ -98,26 +105,27 @@ class Access:
                 return visitor.narrowed(request.query.get("role"))
         raise web.HTTPForbidden(text="a valid ?token= is required")
 
-    def urls(self, base: str) -> list[tuple[str, str]]:
+    def urls(self, origin: str) -> list[tuple[str, str]]:
         """(whom it is for, URL) for every grant, to print at start-up."""
+        url = origin + self.path
         if self.open:
-            return [("anyone on this machine (no token configured)", base)]
+            return [("anyone on this machine (no token configured)", url)]
         return [
             (
                 visitor.label + (" (generated)" if token in self.generated else ""),
-                f"{base}?{urlencode({'token': token})}",
+                f"{url}?{urlencode({'token': token})}",
             )
             for token, visitor in self.grants.items()
         ]
 
 
-def check_exposure(bind: str, access: Access) -> None:
-    """Off loopback, pages are reachable from other machines: only with tokens."""
+def check_exposure(bind: str, *accesses: Access) -> None:
+    """Off loopback, pages are reachable from other machines: only with tokens, in every scope."""
     try:
         loopback = ipaddress.ip_address(bind).is_loopback
     except ValueError:
         loopback = bind == "localhost"
-    if not loopback and access.open:
+    if not loopback and any(access.open for access in accesses):
         raise ConfigError(f"--bind {bind} makes the pages reachable from other machines: give --token T")
 
 
@@ -234,14 +242,14 @@ async def listening(
     app: web.Application,
     bind: str,
     port: int,
-    access: Access,
-    *,
+    *accesses: Access,
     title: str,
     fanouts: Iterable[Fanout] = (),
 ) -> AsyncIterator[int]:
     """Serve app on bind:port while the block runs; yields the port (0 picks a free one) once
-    listening, after logging each visitor's URL. Refuses an exposed bind without tokens."""
-    check_exposure(bind, access)
+    listening, after logging the URL of each grant of each scope. Refuses an exposed bind
+    while a scope has no tokens."""
+    check_exposure(bind, *accesses)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -251,8 +259,9 @@ async def listening(
         except OSError as err:
             raise ConfigError(f"cannot listen on {bind}:{port}: {err.strerror}") from None
         port = runner.addresses[0][1]
-        for whom, url in access.urls(f"http://{url_host(bind)}:{port}/"):
-            log.info("%s for %s: %s", title, whom, url)
+        for access in accesses:
+            for whom, url in access.urls(f"http://{url_host(bind)}:{port}"):
+                log.info("%s for %s: %s", title, whom, url)
         yield port
     finally:
         for fanout in fanouts:

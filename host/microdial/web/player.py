@@ -25,14 +25,23 @@ import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
 from microdial.errors import ConfigError
 from microdial.players.base import PlayerGone
-from microdial.web.base import STATIC, Access, Fanout, Visitor, add_assets, data_file, listening, page
+from microdial.web.base import (
+    STATIC,
+    Access,
+    Fanout,
+    Visitor,
+    add_assets,
+    data_file,
+    listening,
+    page,
+    url_host,
+)
 
 PLAYER_STATIC = STATIC / "player"
 # A closed page or follower is noticed within seconds.
@@ -66,7 +75,9 @@ def player_access(token: str | None) -> Access:
 
 
 def page_url(bind: str, port: int, token: str | None) -> str:
-    return f"http://{bind}:{port}/" + (f"?{urlencode({'token': token})}" if token is not None else "")
+    """The page's address, as `microdial player` prints it."""
+    ((_, url),) = player_access(token).urls(f"http://{url_host(bind)}:{port}")
+    return url
 
 
 class PlayerServer:
