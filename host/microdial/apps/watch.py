@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import TextIO
 
@@ -16,8 +15,6 @@ from microdial.config import add_config_argument, load_settings
 from microdial.live_state import LiveState, follow
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL
-
-log = logging.getLogger(__name__)
 
 COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,8 +23,6 @@ from typing import Any
 
 from microdial.players.base import Anchor, AnchoredClock, LineFit, MediaStamp, PlayerGone
 from microdial.web.player import PROBES_KEPT, PlayerServer, clock_states
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 # Frames land on display refreshes (±8 ms at 60 Hz); a frame further off the fitted line than this

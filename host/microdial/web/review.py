@@ -10,7 +10,6 @@ live view's (microdial.web.base.Access): a role-limited page is only ever sent t
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,6 @@ from microdial.store.format import SessionMeta
 from microdial.store.reader import read_events, read_samples
 from microdial.web.base import NO_STORE, Access, add_assets, data_file, listening, page
 from microdial.web.live import VIEWER_STATIC, ViewSettings, roles_of
-
-log = logging.getLogger(__name__)
-
 
 # Buckets the page may ask for in one answer; two points each at most.
 MAX_BUCKETS = 5000
