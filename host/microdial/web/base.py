@@ -88,7 +88,7 @@ class Access:
             generated = frozenset({unblinded})
         grants = {token: Visitor(f"role {role}", frozenset({role})) for role, token in role_tokens.items()}
         if unblinded is not None:
-            grants[unblinded] = Visitor("unblinded (every role)")
+            grants[unblinded] = Visitor("unblinded")
         return cls(grants, generated)
 
     @property
@@ -112,7 +112,7 @@ class Access:
             return [("anyone on this machine (no token configured)", url)]
         return [
             (
-                visitor.label + (" (generated)" if token in self.generated else ""),
+                visitor.label + (" (generated token)" if token in self.generated else ""),
                 f"{url}?{urlencode({'token': token})}",
             )
             for token, visitor in self.grants.items()
@@ -261,7 +261,7 @@ async def listening(
         port = runner.addresses[0][1]
         for access in accesses:
             for whom, url in access.urls(f"http://{url_host(bind)}:{port}"):
-                log.info("%s for %s: %s", title, whom, url)
+                log.info("%s, %s: %s", title, whom, url)
         yield port
     finally:
         for fanout in fanouts:

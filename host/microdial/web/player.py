@@ -71,7 +71,7 @@ class PageListener(Protocol):
 
 
 def player_access(token: str | None) -> Access:
-    return Access({token: Visitor("the player page")} if token is not None else {})
+    return Access({token: Visitor("page")} if token is not None else {})
 
 
 def page_url(bind: str, port: int, token: str | None) -> str:
