@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
@@ -235,3 +236,32 @@ async def test_player_app_reports_a_busy_port(video: Path) -> None:
     assert err.decode().strip().splitlines()[-1] == (
         f"microdial player: cannot listen on 127.0.0.1:{port} (in use?): choose another --port"
     )
+
+
+async def test_a_token_guards_the_page_its_video_and_its_reports(browser: Any, video: Path) -> None:
+    """With --token, only a page opened with it is served and heard; a follower needs none (the
+    clock's state carries no ratings), so a daemon still follows the player."""
+    port = free_port()
+    clock = BrowserClock(port, video, token="player-token-1")
+    mirror = BrowserClock(port)
+    async with running(clock), running(mirror):
+        await asyncio.wait_for(clock.serving.wait(), 10)
+        async with aiohttp.ClientSession() as http:
+            for path in ("/", "/video", "/ws/page"):
+                for query in ("", "?token=wrong-token-1"):
+                    async with http.get(f"http://127.0.0.1:{port}{path}{query}") as response:
+                        assert response.status == 403, (path, query)
+        assert not clock.online
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/?token=player-token-1")
+        await Stamps(clock).until(lambda s: s.playback == "playing" and s.media_time > 0.5, "playing")
+        await Stamps(mirror).until(lambda s: s.playback == "playing", "mirror")
+        await assert_in_step(clock, page)
+
+
+async def test_player_app_refuses_an_open_bind_without_a_token(video: Path) -> None:
+    command = [sys.executable, "-m", "microdial", "player", str(video), "--bind", "0.0.0.0"]
+    process = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.PIPE)
+    _, err = await process.communicate()
+    assert process.returncode == 2
+    assert "--token" in err.decode() and err.decode().count("\n") == 1

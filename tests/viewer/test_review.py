@@ -3,122 +3,23 @@ SessionRecord), a real video made with ffmpeg, played by the browser's own playe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import math
-import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import numpy as np
 import pytest
-from playwright.async_api import Browser, Page, Response, async_playwright
+from playwright.async_api import Browser, Page, Response
 
 from microdial.cli import main
-from microdial.model import DialEvent
 from microdial.store.writer import SessionRecord
-from microdial.web.live import ViewSettings
-from microdial.web.review import downsample, load_recording, open_review, serve_review
-from tests.players.support import CHROMIUM_ARGS
-from tests.recorder.conftest import T0, make_samples
+from microdial.web.review import downsample, load_recording
 
-SECONDS = 10
-RATE = 100
-SESSION = "REVIEW1"
-
-
-def client_value(t: float) -> int:
-    return round(40 * math.sin(2 * math.pi * t / SECONDS))
-
-
-def therapist_value(t: float) -> int:
-    return round(9 * t - 45)
-
-
-def write_session(root: Path, *, media: bool = True) -> Path:
-    """Two raters over the whole video; each value is a known function of media time."""
-    record = SessionRecord(root, SESSION, window=1000)
-    for dial, role, value in (("dialC", "client", client_value), ("dialT", "therapist", therapist_value)):
-        samples = make_samples(SESSION, dial, role, 0, SECONDS * RATE)
-        record.on_samples(
-            dial,
-            [
-                s.model_copy(
-                    update={
-                        "value": value(s.seq / RATE),
-                        "media_time": s.seq / RATE if media else None,
-                        "media_duration": float(SECONDS),
-                    }
-                )
-                for s in samples
-            ],
-        )
-    for dial, role, at in (("dialC", "client", 2.5), ("dialT", "therapist", 7.0)):
-        record.on_event(
-            DialEvent.model_validate(
-                {
-                    "dial": dial,
-                    "role": role,
-                    "session": SESSION,
-                    "kind": "button",
-                    "detail": f"mark {role}",
-                    "host_time": T0 + at,
-                    "host_monotonic": 1000.0 + at,
-                    "media_time": at if media else None,
-                }
-            )
-        )
-    record.close()
-    return root / SESSION
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 10 s test pattern with a tone, in WebM, which every chromium build decodes."""
-    path = tmp_path_factory.mktemp("video") / "session.webm"
-    source = f"testsrc=duration={SECONDS}:size=320x240:rate=25"
-    command = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source, "-f", "lavfi"]
-    command += ["-i", f"sine=duration={SECONDS}", "-shortest", "-c:v", "libvpx", "-deadline", "realtime"]
-    command += ["-b:v", "400k", "-c:a", "libopus", str(path)]
-    subprocess.run(command, check=True)
-    return path
-
-
-@contextlib.asynccontextmanager
-async def reviewing(session_dir: Path, video: Path, **extra: object) -> AsyncIterator[str]:
-    settings = ViewSettings.model_validate({"port": 0} | extra)
-    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_review(settings, open_review(session_dir, video), video, bound=bound))
-    try:
-        port = await asyncio.wait_for(asyncio.shield(bound), 10)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=CHROMIUM_ARGS,
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+from .conftest import RATE, SESSION, client_value, reviewing, therapist_value, wait_js, write_session
 
 
 async def cursor(page: Page) -> float:
     return float(await page.get_attribute("#plots", "data-cursor") or "nan")
-
-
-async def wait_js(page: Page, expression: str, arg: object = None, timeout: float = 15.0) -> None:
-    await page.wait_for_function(expression, arg=arg, timeout=timeout * 1000)
 
 
 async def click_plot_at(page: Page, t: float) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from microdial.live_state import LiveState
 from microdial.model import Sample, SampleBatch
 from microdial.mqtt.topics import dial_topic
-from microdial.web.live import LiveState
 from tests.recorder.conftest import T0, make_samples
 
 

@@ -2,61 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from microdial.cli import main
 from microdial.embedded_broker import MosquittoProcess
 from microdial.errors import ConfigError
-from microdial.web.live import ViewSettings, serve
-from tests.recorder.conftest import make_event, make_samples, make_status, publisher
+from microdial.web.live import serve
 
-from .conftest import running_viewer
-
-
-def settings_for(broker: MosquittoProcess, session: str, **extra: object) -> ViewSettings:
-    return ViewSettings.model_validate({"broker": broker.url, "session": session, "port": 0} | extra)
-
-
-async def feed(broker: MosquittoProcess, session: str, seconds: float, *, rate: int = 100) -> None:
-    """Two raters turning their dials, published in 50 ms batches at `rate` samples/s each."""
-    async with publisher(broker) as pub:
-        await pub.status(make_status(session, "dialC", "client"))
-        await pub.status(make_status(session, "dialT", "therapist"))
-        batch = rate // 20
-        for step in range(int(seconds * 20)):
-            start = step * batch
-            now = time.time()
-            for dial, role, phase in (("dialC", "client", 0.0), ("dialT", "therapist", 1.5)):
-                samples = make_samples(session, dial, role, start, batch)
-                samples = [
-                    s.model_copy(
-                        update={
-                            "value": round(40 * math.sin(s.seq / 60 + phase)),
-                            "host_time": now,
-                            "media_time": s.seq / rate,
-                        }
-                    )
-                    for s in samples
-                ]
-                await pub.samples(samples, batch=batch)
-            if step == 20:
-                await pub.event(
-                    make_event(session, "dialC", "client", "button", "mark").model_copy(
-                        update={"media_time": 1.0}
-                    )
-                )
-            await asyncio.sleep(0.05)
-
-
-async def wait_js(page: Page, expression: str, timeout: float = 10.0) -> None:
-    await page.wait_for_function(expression, timeout=timeout * 1000)
+from .conftest import feed, running_viewer, settings_for, wait_js
 
 
 async def test_page_draws_two_live_traces(

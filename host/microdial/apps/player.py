@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings
 from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.players.browser import DEFAULT_PORT, BrowserClock
+from microdial.web.base import check_exposure
+from microdial.web.player import page_url, player_access
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 class PlayerSettings(BaseSettings):
     port: int = Field(DEFAULT_PORT, gt=0, lt=65536, description="HTTP port of the page")
     bind: str = Field("127.0.0.1", description="address to listen on (127.0.0.1: this machine only)")
+    token: str | None = Field(
+        None,
+        min_length=8,
+        description="needed as ?token= by the page, its video and its report socket; required off loopback",
+        json_schema_extra={"secret": True},
+    )
     status_interval: float = Field(5.0, gt=0, description="seconds between log lines of the playback state")
 
 
@@ -46,7 +54,8 @@ async def serve(clock: BrowserClock, status_interval: float) -> None:
             raise ConfigError(
                 f"cannot listen on {clock.bind}:{clock.port} (in use?): choose another --port"
             ) from None
-        print(f"microdial player: open http://{clock.bind}:{clock.port}/ in a browser", flush=True)
+        url = page_url(clock.bind, clock.port, clock.token)
+        print(f"microdial player: open {url} in a browser", flush=True)
         while not follower.done():
             await asyncio.sleep(status_interval)
             stamp = clock.stamp(time.monotonic())
@@ -69,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     video: Path = args.video
     if not video.is_file():
         raise ConfigError(f"video {video} does not exist: give the path of a video file")
-    clock = BrowserClock(settings.port, video, settings.bind)
+    check_exposure(settings.bind, player_access(settings.token))
+    clock = BrowserClock(settings.port, video, settings.bind, token=settings.token)
     asyncio.run(serve(clock, settings.status_interval))
     return 0

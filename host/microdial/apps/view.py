@@ -9,7 +9,8 @@ from pathlib import Path
 from microdial.apps import run_until_signalled
 from microdial.config import Options
 from microdial.errors import ConfigError
-from microdial.web.live import ViewSettings, check_exposure, serve
+from microdial.web.base import check_exposure
+from microdial.web.live import ViewSettings, serve
 from microdial.web.review import open_review, serve_review
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 def run_review(settings: ViewSettings, args: argparse.Namespace) -> int:
     if args.video is None:
         raise ConfigError("--review needs --video VIDEO: the recording's video file")
-    check_exposure(settings)  # before the slow read, not after it
+    check_exposure(settings.bind, settings.access())  # before the slow read, not after it
     video = Path(args.video)
     log.info("reading %s (a two-hour session takes some seconds)", args.review)
     recording = open_review(Path(args.review), video)

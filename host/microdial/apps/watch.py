@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import TextIO
 
@@ -13,13 +12,9 @@ from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
 from microdial.config import Options
+from microdial.live_state import LiveState, follow
 from microdial.model import Code
-from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
-from microdial.mqtt.client import MqttError, mqtt_client
-from microdial.mqtt.topics import subscription
-from microdial.web.live import LiveState
-
-log = logging.getLogger(__name__)
+from microdial.mqtt.address import DEFAULT_URL
 
 COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
 
@@ -61,7 +56,6 @@ def table(state: LiveState) -> str:
 async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | None = None) -> None:
     """Print the table every interval until cancelled; on a terminal, redraw it in place."""
     state = LiveState(settings.session)
-    address = BrokerAddress.parse(settings.broker)
     redraw = out.isatty()
 
     async def printer() -> None:
@@ -73,21 +67,7 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(printer())
-        delay = 0.2
-        while True:
-            try:
-                async with mqtt_client(address) as client:
-                    await client.subscribe(subscription(settings.session), qos=0)
-                    delay = 0.2
-                    if ready is not None:
-                        ready.set()
-                    async for message in client.messages:
-                        if isinstance(message.payload, bytes):
-                            state.handle(str(message.topic), message.payload)
-            except MqttError as err:
-                log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        tasks.create_task(follow(state, settings.broker, name="watch", qos=0, ready=ready))
 
 
 OPTIONS = Options(WatchSettings, "watch")

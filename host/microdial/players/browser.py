@@ -1,14 +1,9 @@
-"""The built-in browser player: an HTML5 video page that reports every presented frame.
+"""The built-in browser player's clock: an HTML5 video page that reports every presented frame.
 
-One aiohttp server serves the page (host/microdial/static/player/), the video (with HTTP ranges, so
-the page can seek) and two WebSockets:
-
-* /ws/page: the page sends each presented frame's mediaTime (requestVideoFrameCallback) with the
-  page's performance.now() of its expected display, plus play/pause/seek/ratechange; the server
-  pings it to map performance.now() onto host monotonic time (minimum round trip of the last probes,
-  as LSL does), so each frame is placed at the host instant it was shown.
-* /ws/clock: the resulting clock state, for a BrowserClock in another process. CLOCK_MONOTONIC is
-  shared by all processes of one machine, so anchors cross over unchanged.
+The page, its video and its WebSockets are served by microdial.web.player; this module turns what
+the page reports into the player clock. Each frame is placed at the host instant it was shown:
+ping round trips map the page's performance.now() onto host monotonic time (minimum round trip
+of the last probes, as LSL does).
 
 So `microdial daemon --player browser:8765 --video FILE` runs the server inside the daemon, and
 `microdial player FILE --port 8765` runs it on its own while the daemon's `--player browser:8765`
@@ -18,30 +13,18 @@ follows it over /ws/clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
-import json
-import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from importlib import resources
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from microdial.players.base import Anchor, AnchoredClock, LineFit, MediaStamp, PlayerGone
-
-log = logging.getLogger(__name__)
+from microdial.web.player import PROBES_KEPT, PlayerServer, clock_states
 
 DEFAULT_PORT = 8765
-PROBES_KEPT = 32
-FAST_PROBES = 20
-FAST_PROBE_INTERVAL = 0.05
-PROBE_INTERVAL = 1.0
 # Frames land on display refreshes (±8 ms at 60 Hz); a frame further off the fitted line than this
 # means playback stalled or skipped without telling, so the fit starts again from it.
 REFIT_TOLERANCE = 0.03
@@ -81,18 +64,6 @@ class PageClock:
         return fallback if offset is None else page_ms / 1000 + offset
 
 
-def _static(name: str) -> Path:
-    return Path(str(resources.files("microdial") / "static" / "player" / name))
-
-
-def _file_handler(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(_: web.Request) -> web.StreamResponse:
-        # FileResponse answers Range requests, which the page needs to seek.
-        return web.FileResponse(path)
-
-    return handler
-
-
 class BrowserClock(AnchoredClock):
     name = "browser"
 
@@ -103,19 +74,18 @@ class BrowserClock(AnchoredClock):
         bind: str = "127.0.0.1",
         now: Callable[[], float] = time.monotonic,
         on_frame: FrameObserver | None = None,
+        token: str | None = None,
     ) -> None:
         super().__init__(now)
         self.port = port
         self.video = None if video is None else Path(video)
         self.bind = bind
+        self.token = token
         self.on_frame = on_frame
         self.page_clock = PageClock()
         self._fit = LineFit()
         self._frames: deque[tuple[float, float]] = deque(maxlen=FRAMES_KEPT)
-        self._page: web.WebSocketResponse | None = None
-        self._subscribers: set[web.WebSocketResponse] = set()
-        self._sends: set[asyncio.Task[None]] = set()
-        self._sent: dict[int, float] = {}
+        self._server: PlayerServer | None = None
         self.serving = asyncio.Event()
 
     # -- the two modes -----------------------------------------------------------------------------
@@ -128,40 +98,19 @@ class BrowserClock(AnchoredClock):
     async def _serve(self, video: Path) -> None:
         if not video.is_file():
             raise PlayerGone(f"video {video} does not exist")
-        app = web.Application()
-        for route, path in (
-            ("/", _static("index.html")),
-            ("/player.js", _static("player.js")),
-            ("/video", video),
-        ):
-            app.router.add_get(route, _file_handler(path))
-        app.router.add_get("/ws/page", self._page_socket)
-        app.router.add_get("/ws/clock", self._clock_socket)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
+        self._server = PlayerServer(self, video, self.now, self.token)
         try:
-            site = web.TCPSite(runner, self.bind, self.port)
-            await site.start()
-            log.info("browser player: open http://%s:%d/", self.bind, self.port)
-            self.serving.set()
-            await asyncio.Event().wait()
+            await self._server.serve(self.bind, self.port, self.serving)
         finally:
-            self.serving.clear()
-            await runner.cleanup()
+            self._server = None
 
     async def _mirror(self) -> None:
         """Follow a `microdial player` process's clock over /ws/clock."""
-        url = f"ws://127.0.0.1:{self.port}/ws/clock"
         try:
-            async with aiohttp.ClientSession() as session, session.ws_connect(url, heartbeat=5) as socket:
-                epoch: int | None = None
-                async for message in socket:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    self.reports += 1
-                    epoch = self._mirror_state(json.loads(message.data), epoch)
-        except aiohttp.ClientError as err:
-            raise PlayerGone(f"no browser player on port {self.port}: {err}") from None
+            epoch: int | None = None
+            async for state in clock_states(self.port):
+                self.reports += 1
+                epoch = self._mirror_state(state, epoch)
         except (ValueError, KeyError, TypeError) as err:
             raise PlayerGone(f"port {self.port} is not a microdial browser player: {err!r}") from None
         raise PlayerGone("the browser player closed")
@@ -183,90 +132,38 @@ class BrowserClock(AnchoredClock):
         self._changed()
         return int(state["epoch"])
 
-    # -- the server side ---------------------------------------------------------------------------
-    def _state(self) -> str:
+    # -- what the page tells (microdial.web.player.PageListener) -----------------------------------
+    def clock_state(self) -> dict[str, Any]:
         anchor = self.anchor
-        return json.dumps(
-            {
-                "online": self.online,
-                "anchor": None
-                if anchor is None
-                else [anchor.host, anchor.media, anchor.rate, anchor.playing],
-                "seeking": self.seeking,
-                "media": self.media,
-                "duration": self.duration,
-                "epoch": self.epoch,
-                "frames": list(self._frames),
-            }
-        )
+        return {
+            "online": self.online,
+            "anchor": None if anchor is None else [anchor.host, anchor.media, anchor.rate, anchor.playing],
+            "seeking": self.seeking,
+            "media": self.media,
+            "duration": self.duration,
+            "epoch": self.epoch,
+            "frames": list(self._frames),
+        }
 
     def _changed(self) -> None:
         super()._changed()
-        if self._subscribers:
-            state = self._state()
-            for subscriber in list(self._subscribers):
-                if subscriber.closed:
-                    self._subscribers.discard(subscriber)
-                else:
-                    task = asyncio.get_running_loop().create_task(subscriber.send_str(state))
-                    self._sends.add(task)
-                    task.add_done_callback(self._sends.discard)
+        if self._server is not None:
+            self._server.publish()
 
-    async def _clock_socket(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse(heartbeat=5)
-        await socket.prepare(request)
-        self._subscribers.add(socket)
-        try:
-            await socket.send_str(self._state())
-            async for _ in socket:
-                pass
-        finally:
-            self._subscribers.discard(socket)
-        return socket
-
-    async def _page_socket(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse(heartbeat=5)
-        await socket.prepare(request)
-        if self._page is not None:
-            # The newest page is the one the rater is looking at.
-            await self._page.close()
-        self._page = socket
+    def page_opened(self) -> None:
         self.page_clock = PageClock()
         self._restart()
         self.playing = False
         self._on_online()
-        pings = asyncio.create_task(self._ping(socket))
-        try:
-            async for message in socket:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    self._page_message(json.loads(message.data), self.now())
-        finally:
-            pings.cancel()
-            if self._page is socket:
-                self._page = None
-                self._on_offline()
-        return socket
 
-    async def _ping(self, socket: web.WebSocketResponse) -> None:
-        sent: dict[int, float] = {}
-        self._sent = sent
-        # A burst first so frames are placed well from the start, then one probe a second for drift.
-        for number in itertools.count():
-            sent[number] = self.now()
-            self.queries += 1
-            await socket.send_str(json.dumps({"type": "ping", "id": number}))
-            await asyncio.sleep(FAST_PROBE_INTERVAL if number < FAST_PROBES else PROBE_INTERVAL)
-            sent.pop(number - PROBES_KEPT, None)
+    def page_closed(self) -> None:
+        self._on_offline()
 
-    def _page_message(self, message: dict[str, Any], arrived: float) -> None:
+    def page_probe(self, sent: float, page_ms: float, received: float) -> None:
+        self.page_clock.add(sent, page_ms, received)
+
+    def page_report(self, message: dict[str, Any], arrived: float) -> None:
         kind = message["type"]
-        if kind == "pong":
-            sent = self._sent.pop(int(message["id"]), None)
-            if sent is not None:
-                self.page_clock.add(sent, float(message["now"]), arrived)
-            return
         host = self.page_clock.host(float(message["at"]), arrived)
         media = float(message["media"])
         if kind == "frame":

@@ -4,13 +4,12 @@ The session folder is read once into sorted numpy arrays per dial; the page asks
 window and gets at most a few thousand points per rater (first/last of the min and max in each
 pixel bucket), so a two-hour session at 100 Hz stays a small JSON answer. The video is served
 as a file with HTTP range requests, which the browser's player needs to seek. Blinding is the
-live view's: a role-limited page is only ever sent that role's traces and marks.
+live view's (microdial.web.base.Access): a role-limited page is only ever sent that role's traces and marks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,10 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
-from microdial.errors import ConfigError, MicrodialError
+from microdial.errors import MicrodialError
 from microdial.store.reader import Clock, read_session
-from microdial.web.live import STATIC, ViewSettings, check_exposure, request_roles
-
-log = logging.getLogger(__name__)
-
+from microdial.web.base import NO_STORE, Access, add_assets, data_file, listening, page
+from microdial.web.live import VIEWER_STATIC, ViewSettings, roles_of
 
 # Buckets the page may ask for in one answer; two points each at most.
 MAX_BUCKETS = 5000
@@ -133,38 +130,21 @@ def _xs(x: npt.NDArray[np.float64]) -> list[float]:
 
 
 class ReviewServer:
-    def __init__(self, settings: ViewSettings, recording: Recording, video: Path) -> None:
-        self.settings = settings
+    def __init__(self, recording: Recording, video: Path, access: Access) -> None:
         self.recording = recording
         self.video = video
+        self.access = access
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/", self.index)
+        app.router.add_get("/", page(self.access, VIEWER_STATIC / "review.html"))
         app.router.add_get("/traces", self.traces)
-        app.router.add_get("/video", self.serve_video)
-        app.router.add_get("/panel.js", self.asset)
-        app.router.add_get("/review.js", self.asset)
-        app.router.add_get("/viewer.css", self.asset)
+        app.router.add_get("/video", data_file(self.access, self.video))
+        add_assets(app, VIEWER_STATIC, ("panel.js", "review.js", "viewer.css"))
         return app
 
-    def roles(self, request: web.Request) -> frozenset[str] | None:
-        return request_roles(request, self.settings.token, self.settings.role_tokens)
-
-    async def index(self, request: web.Request) -> web.StreamResponse:
-        self.roles(request)
-        return web.FileResponse(STATIC / "review.html", headers=_NO_STORE)
-
-    async def asset(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / request.path.lstrip("/"), headers=_NO_STORE)
-
-    async def serve_video(self, request: web.Request) -> web.StreamResponse:
-        self.roles(request)
-        # FileResponse answers Range requests (206), which the <video> element needs to seek.
-        return web.FileResponse(self.video)
-
     async def traces(self, request: web.Request) -> web.StreamResponse:
-        roles = self.roles(request)
+        visitor = self.access.visitor(request)
         recording = self.recording
         lo, hi = recording.x_range
         try:
@@ -175,16 +155,16 @@ class ReviewServer:
             raise web.HTTPBadRequest(text="x0, x1 and n must be numbers") from None
         if not (math.isfinite(x0) and math.isfinite(x1)) or not 1 <= buckets <= MAX_BUCKETS:
             raise web.HTTPBadRequest(text=f"x0 and x1 must be finite and n within 1..{MAX_BUCKETS}")
-        shown = [t for t in recording.traces.values() if roles is None or t.role in roles]
         answer: list[dict[str, Any]] = []
-        for trace in shown:
-            xs, vs, full = downsample(trace.x, trace.v, x0, x1, buckets)
-            answer.append({"dial": trace.dial, "role": trace.role, "x": xs, "v": vs, "full": full})
+        for trace in recording.traces.values():
+            if visitor.sees(trace.role):
+                xs, vs, full = downsample(trace.x, trace.v, x0, x1, buckets)
+                answer.append({"dial": trace.dial, "role": trace.role, "x": xs, "v": vs, "full": full})
         return web.json_response(
             {
                 "session": recording.session,
                 "clock": recording.clock,
-                "roles": sorted(roles) if roles is not None else None,
+                "roles": roles_of(visitor),
                 "range": [lo, hi],
                 "window": [x0, x1],
                 "unplaced": recording.unplaced,
@@ -192,14 +172,11 @@ class ReviewServer:
                 "marks": [
                     {"x": m.x, "dial": m.dial, "role": m.role, "kind": m.kind, "detail": m.detail}
                     for m in recording.marks
-                    if roles is None or m.role in roles
+                    if visitor.sees(m.role)
                 ],
             },
-            headers=_NO_STORE,
+            headers=NO_STORE,
         )
-
-
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def open_review(session_dir: Path, video: Path) -> Recording:
@@ -217,19 +194,10 @@ async def serve_review(
     bound: asyncio.Future[int] | None = None,
 ) -> None:
     """Serve the review page until cancelled; `bound` gets the TCP port once listening."""
-    check_exposure(settings)
-    runner = web.AppRunner(ReviewServer(settings, recording, video).app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.bind, settings.port)
-        try:
-            await site.start()
-        except OSError as err:
-            raise ConfigError(f"cannot listen on {settings.bind}:{settings.port}: {err.strerror}") from None
-        port = runner.addresses[0][1]
-        log.info("review of %s on http://%s:%d/", recording.session, settings.bind, port)
+    access = settings.access()
+    server = ReviewServer(recording, video, access)
+    title = f"review of {recording.session}"
+    async with listening(server.app(), settings.bind, settings.port, access, title=title) as port:
         if bound is not None:
             bound.set_result(port)
         await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

@@ -3,6 +3,8 @@
 "use strict";
 
 const video = document.getElementById("video");
+// The page's own query (?token=…) opens the video and the report socket too.
+video.src = "/video" + location.search;
 const status = document.getElementById("status");
 let socket = null;
 
@@ -27,7 +29,8 @@ function onFrame(now, metadata) {
 }
 
 function connect() {
-  socket = new WebSocket("ws://" + location.host + "/ws/page");
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "/ws/page" + location.search);
   socket.onopen = function () {
     status.textContent = "connected";
     if (video.readyState >= 1) {
