@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,74 @@ def mosquitto() -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoProcess, Path]]:
+    """Mosquitto with a TLS listener whose certificate a freshly made lab CA signed, and a password file."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=microdial lab CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    )
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "lab", "dial-s3cret"], check=True
+    )
+    listener = [
+        f"cafile {tmp_path / 'ca.crt'}",
+        f"certfile {tmp_path / 'server.crt'}",
+        f"keyfile {tmp_path / 'server.key'}",
+        "allow_anonymous false",
+        f"password_file {tmp_path / 'passwd'}",
+    ]
+    broker = MosquittoProcess(listener=listener)
+    broker.start()
+    yield broker, tmp_path / "ca.crt"
+    broker.close()
 
 
 @pytest.fixture
