@@ -162,8 +162,8 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
             client.ack(message)
         unacked.clear()
 
-    # One wait for the next message outlives the fsync timeouts: cancelling it could drop a
-    # message it had already taken off the queue (and, unacknowledged, stall it until reconnect).
+    # One wait for the next message outlives the fsync timeouts, rather than a new task per
+    # timeout; messages that arrived already are taken without waiting at all.
     getter: asyncio.Future[Message] | None = None
     try:
         while True:

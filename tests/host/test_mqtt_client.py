@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from microdial.embedded_broker import MosquittoProcess, _ephemeral_ports, free_port
+from microdial.embedded_broker import MosquittoProcess, _ephemeral_ports, amqtt_broker, free_port
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.client import ClientOptions, ConnectRefused, Delivery, MqttError, mqtt_client
 
@@ -208,6 +208,20 @@ async def test_an_unknown_ca_fails_as_an_mqtt_error(tls_broker: tuple[MosquittoP
     with pytest.raises(MqttError, match=r"(?i)certificate"):
         async with mqtt_client(address):  # the system's CAs never signed the lab's certificate
             pass
+
+
+async def test_auto_falls_back_to_3_1_1_where_the_broker_refuses_mqtt_5() -> None:
+    async with amqtt_broker() as embedded:
+        unknown = BrokerAddress(host=embedded.host, port=embedded.port)  # as if it were someone else's
+        with pytest.raises(ConnectRefused, match="Unsupported protocol version"):
+            async with mqtt_client(unknown, ClientOptions(protocol="5")):
+                pass
+        client = mqtt_client(unknown, ClientOptions(protocol="auto"))
+        async with client:
+            assert client.protocol == "3.1.1"
+            await client.subscribe("auto/#", qos=1)
+            await client.publish("auto/a", b"hello", qos=1)
+            assert (await asyncio.wait_for(anext(client.messages), 5)).payload == b"hello"
 
 
 def test_broker_ports_stay_out_of_the_ephemeral_range() -> None:

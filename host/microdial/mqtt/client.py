@@ -1,13 +1,5 @@
-"""The MQTT client: the only module that knows paho-mqtt, and only through its public API.
-
-paho does the protocol; this module runs it on the asyncio loop with paho's interface for an
-external event loop (loop_read, loop_write, want_write, loop_misc, socket()): a reader on the
-socket, a writer only while paho holds bytes the socket did not take, loop_misc once a second.
-
-paho writes a packet to the socket as soon as it is queued when no socket_register_write
-callback is set, so a publish from the loop is on the wire when send() returns: no writer
-round trip per message. A packet queued inside a paho callback (an acknowledgement that sends
-the next message) waits for the end of the read that called it, still in the same loop step.
+"""The MQTT client: the only module that knows paho-mqtt (with paho_loop.py, its I/O half), and
+only through paho's public API. Callers see ClientOptions, Message, Delivery and the errors.
 """
 
 from __future__ import annotations
@@ -15,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-import ssl
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -37,8 +26,10 @@ from microdial.mqtt.interface import (
     Message,
     MqttError,
     MqttProtocol,
+    ProtocolChoice,
     Will,
 )
+from microdial.mqtt.paho_loop import PahoLoop
 
 # Callers import these from here, with the client.
 __all__ = [
@@ -50,6 +41,7 @@ __all__ = [
     "MqttClient",
     "MqttError",
     "MqttProtocol",
+    "ProtocolChoice",
     "Will",
     "mqtt_client",
 ]
@@ -57,10 +49,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Payload = bytes | bytearray | str | None
-
-# Packets one readable event takes at most: a backlog of thousands arrives over a few loop
-# steps, so the tasks that consume it (the recorder writing and acknowledging) get their turn.
-READ_BUDGET = 1000
+# CONNACK "Unsupported protocol version" (paho reports 3.1.1's code 1 as this too).
+UNSUPPORTED_PROTOCOL = 0x84
 
 
 class MqttClient:
@@ -69,12 +59,25 @@ class MqttClient:
     def __init__(self, address: BrokerAddress, options: ClientOptions) -> None:
         self._address = address
         self._options = options
-        self._v5 = options.protocol == "5"
+        self._protocol: MqttProtocol = "3.1.1" if options.protocol == "3.1.1" else "5"
+        self._io = PahoLoop(self._paho_client())
+        self._unacked: dict[int, Delivery] = {}
+        self._subscribing: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        self._inbox = Inbox()
+        self._connack: asyncio.Future[None] | None = None
+        # Resolved (never with an exception: nobody might retrieve it) once the connection is gone.
+        self._gone: asyncio.Future[None] | None = None
+        self._error: MqttError | None = None
+        self._closing = False
+        self._hung_up = False  # the broker closed the connection before answering the CONNECT
+
+    def _paho_client(self) -> mqtt.Client:
+        options, address, v5 = self._options, self._address, self._protocol == "5"
         paho = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=options.identifier,
-            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
-            clean_session=None if self._v5 else not options.persistent,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else not options.persistent,
             reconnect_on_failure=False,
         )
         paho.on_connect = self._on_connect
@@ -82,7 +85,6 @@ class MqttClient:
         paho.on_message = self._on_message
         paho.on_publish = self._on_publish
         paho.on_subscribe = self._on_subscribe
-        paho.on_socket_close = self._on_socket_close
         paho.max_inflight_messages_set(options.max_inflight)
         paho.manual_ack_set(options.manual_ack)
         paho.connect_timeout = options.timeout
@@ -94,63 +96,68 @@ class MqttClient:
         if options.will is not None:
             will = options.will
             paho.will_set(will.topic, will.payload, will.qos, will.retain)
-        self._paho = paho
-        self._unacked: dict[int, Delivery] = {}
-        self._subscribing: dict[int, asyncio.Future[list[ReasonCode]]] = {}
-        self._inbox = Inbox()
-        self._connack: asyncio.Future[None] | None = None
-        # Resolved (never with an exception: nobody might retrieve it) once the connection is gone.
-        self._gone: asyncio.Future[None] | None = None
-        self._error: MqttError | None = None
-        self._closing = False
-        self._fd = -1
-        self._tls: ssl.SSLSocket | None = None
-        self._writing = False
-        self._in_paho = False  # inside a call into paho: its callbacks must not call it again
-        self._progress = 0  # packets handled, to tell a read that took one from an empty one
-        self._misc: asyncio.TimerHandle | None = None
-        self._io: asyncio.AbstractEventLoop | None = None
+        return paho
 
     # -- connection -----------------------------------------------------------------------
     @property
     def protocol(self) -> MqttProtocol:
-        return self._options.protocol
+        """The MQTT version spoken: 3.1.1 once a broker refused MQTT 5 to an "auto" client."""
+        return self._protocol
 
     async def __aenter__(self) -> Self:
         if self._gone is not None and not self._gone.done():
             raise MqttError("already connected: leave the `async with` before entering it again")
-        io = self._io = asyncio.get_running_loop()
+        try:
+            await self._connect()
+        except MqttError as err:
+            # amqtt and older brokers refuse MQTT 5 ("unsupported protocol version") or hang up.
+            unsupported = isinstance(err, ConnectRefused) and err.code == UNSUPPORTED_PROTOCOL
+            if (
+                self._options.protocol != "auto"
+                or self._protocol != "5"
+                or not (unsupported or self._hung_up)
+            ):
+                raise
+            log.info("%s does not speak MQTT 5 (%s): using 3.1.1", self._address.url, err)
+            self._protocol = "3.1.1"
+            self._io = PahoLoop(self._paho_client())
+            await self._connect()
+        return self
+
+    async def _connect(self) -> None:
+        io = asyncio.get_running_loop()
         self._connack, self._gone = io.create_future(), io.create_future()
-        self._error, self._closing = None, False
+        self._error, self._closing, self._hung_up = None, False, False
         self._inbox.open()
+        v5, options, address = self._protocol == "5", self._options, self._address
         properties = None
-        if self._v5 and self._options.persistent:
+        if v5 and options.persistent:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self._options.session_expiry
-        session: dict[str, Any] = {"clean_start": not self._options.persistent} if self._v5 else {}
-        address = self._address
+            properties.SessionExpiryInterval = options.session_expiry
+        session: dict[str, Any] = {"clean_start": not options.persistent} if v5 else {}
+        paho = self._io.paho
         try:
             # paho's connect blocks (DNS, TCP, TLS handshake): a worker thread takes it. paho
-            # calls no callback of ours there; the reader is added below, on the loop.
+            # calls no callback of ours there; the socket is served from the loop below.
             await io.run_in_executor(
                 None,
-                lambda: self._paho.connect(
-                    address.host, address.port, self._options.keepalive, properties=properties, **session
+                lambda: paho.connect(
+                    address.host, address.port, options.keepalive, properties=properties, **session
                 ),
             )
         except (OSError, ValueError) as err:
-            self._gone.set_result(None)
+            self._lost(MqttError(f"cannot connect to {address.url}: {err}"))
             raise MqttError(f"cannot connect to {address.url}: {err}") from None
-        self._attach()
+        self._io.attach()
         try:
-            async with asyncio.timeout(self._options.timeout):
+            async with asyncio.timeout(options.timeout):
                 await self._connack
         except BaseException as err:
-            self._abandon()
+            self._io.close()
+            self._lost(MqttError("Connection closed"))
             if isinstance(err, TimeoutError):
                 raise MqttError(f"Operation timed out: {address.url} did not answer the CONNECT") from None
             raise
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -159,47 +166,19 @@ class MqttClient:
         if gone is None or gone.done():
             return
         self._closing = True
-        self._call(self._paho.disconnect)
+        self._io.call(self._io.paho.disconnect)
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._options.timeout):
                     await asyncio.shield(gone)  # paho closes the socket once DISCONNECT is written
         finally:
-            self._abandon()
-
-    def _attach(self) -> None:
-        sock = self._paho.socket()
-        assert self._io is not None and sock is not None
-        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Samples are small and latency matters more than packets per second.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
-        self._fd = sock.fileno()
-        self._io.add_reader(self._fd, self._readable)
-        self._misc = self._io.call_later(1.0, self._tick)
-        self._flush()  # the CONNECT, should the socket not have taken it whole
-
-    def _abandon(self) -> None:
-        """Close the socket paho still holds (no answer to CONNECT or DISCONNECT) and settle everything."""
-        sock = self._paho.socket()
-        if sock is not None:
-            self._on_socket_close(self._paho, None, sock)
-            sock.close()
-        self._lost(MqttError("Connection closed"))
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        if self._fd >= 0 and self._io is not None:
-            self._io.remove_reader(self._fd)
-            if self._writing:
-                self._io.remove_writer(self._fd)
-        self._fd, self._writing, self._tls = -1, False, None
-        if self._misc is not None:
-            self._misc.cancel()
+            self._io.close()
+            self._lost(MqttError("Connection closed"))
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
-        self._progress += 1
+        self._io.progress += 1
         connack = self._connack
         if connack is None or connack.done():
             return
@@ -211,8 +190,9 @@ class MqttClient:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
-        self._progress += 1
+        self._io.progress += 1
         if self._connack is not None and not self._connack.done():
+            self._hung_up = True
             self._connack.set_exception(MqttError(f"the broker closed the connection at once ({reason})"))
         if self._closing:
             self._lost(MqttError("Disconnected"))
@@ -234,64 +214,6 @@ class MqttClient:
                 future.set_exception(error)
         self._inbox.close(error)
 
-    # -- the socket -----------------------------------------------------------------------
-    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Call into paho from our code (not from its callbacks), then write what it queued."""
-        nested, self._in_paho = self._in_paho, True
-        try:
-            result = method(*args)
-        finally:
-            self._in_paho = nested
-        if not nested:
-            self._flush()
-        return result
-
-    def _readable(self) -> None:
-        # paho reads one packet per loop_read (in two or three recv calls): go on while packets
-        # keep coming, so one readable event takes a whole backlog, not one packet of it. A
-        # packet that calls no callback (PINGRESP) ends the run early; the socket stays
-        # readable for the next step. TLS may hold decrypted bytes the socket no longer shows.
-        paho = self._paho
-        self._in_paho = True
-        try:
-            for _ in range(READ_BUDGET):
-                before = self._progress
-                if paho.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
-                if self._progress == before and (self._tls is None or not self._tls.pending()):
-                    break
-        finally:
-            self._in_paho = False
-        self._flush()
-
-    def _flush(self) -> None:
-        """Write what paho holds; a writer stays registered only while the socket takes no more."""
-        paho = self._paho
-        if self._in_paho or self._fd < 0:
-            return
-        if paho.want_write():
-            self._in_paho = True
-            try:
-                paho.loop_write()
-            finally:
-                self._in_paho = False
-            if self._fd < 0:  # the write found the connection gone (paho closed the socket)
-                return
-        waiting = paho.want_write()
-        if waiting != self._writing:
-            assert self._io is not None
-            if waiting:
-                self._io.add_writer(self._fd, self._flush)
-            else:
-                self._io.remove_writer(self._fd)
-            self._writing = waiting
-
-    def _tick(self) -> None:
-        self._misc = None
-        self._call(self._paho.loop_misc)  # keepalive pings, and the broker's silence noticed
-        if self._fd >= 0 and self._io is not None:
-            self._misc = self._io.call_later(1.0, self._tick)
-
     # -- publishing -----------------------------------------------------------------------
     def send(
         self,
@@ -311,11 +233,11 @@ class MqttClient:
         """
         if self._gone is None or self._gone.done():
             raise MqttError(f"Connection lost ({self._error})" if self._error else "Not connected")
-        info = self._call(self._paho.publish, topic, payload, qos, retain)
+        info = self._io.call(self._io.paho.publish, topic, payload, qos, retain)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise MqttError(f"Connection lost: could not publish ({mqtt.error_string(info.rc)})")
-        assert self._io is not None
-        delivery = Delivery(info.mid, None if on_done else self._io.create_future(), on_done)
+        future = None if on_done else asyncio.get_running_loop().create_future()
+        delivery = Delivery(info.mid, future, on_done)
         # Only QoS 0 can be done already (written whole above); is_published() takes a lock.
         if qos == 0 and info.is_published():
             delivery.set()
@@ -350,7 +272,7 @@ class MqttClient:
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
     ) -> None:
-        self._progress += 1
+        self._io.progress += 1
         delivery = self._unacked.pop(mid, None)
         if delivery is not None:
             failed = reason.is_failure  # MQTT 5: e.g. not authorised to publish there
@@ -361,11 +283,10 @@ class MqttClient:
         """Subscribe and wait for the broker's answer; a refusal raises MqttError."""
         if self._gone is None or self._gone.done():
             raise MqttError("Not connected")
-        rc, mid = self._call(self._paho.subscribe, topic, qos)
+        rc, mid = self._io.call(self._io.paho.subscribe, topic, qos)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise MqttError(f"could not subscribe to {topic}: {mqtt.error_string(rc)}")
-        assert self._io is not None
-        granted = self._subscribing[mid] = self._io.create_future()
+        granted = self._subscribing[mid] = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(self._options.timeout if timeout is None else timeout):
                 reasons = await granted
@@ -380,19 +301,19 @@ class MqttClient:
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
     ) -> None:
-        self._progress += 1
+        self._io.progress += 1
         granted = self._subscribing.get(mid)
         if granted is not None and not granted.done():
             granted.set_result(reasons)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._progress += 1
+        self._io.progress += 1
         try:
             topic = message.topic
         except UnicodeDecodeError:
             log.warning("dropped a message whose topic is not UTF-8")
             if self._options.manual_ack:
-                self._paho.ack(message.mid, message.qos)
+                client.ack(message.mid, message.qos)
             return
         payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
         self._inbox.put(Message(topic, payload, message.qos, message.retain, message.mid))
@@ -408,8 +329,8 @@ class MqttClient:
 
     def ack(self, message: Message) -> None:
         """Acknowledge a message received with manual_ack: the broker may forget it now."""
-        if self._fd >= 0:
-            self._call(self._paho.ack, message.mid, message.qos)
+        if self._io.open:
+            self._io.call(self._io.paho.ack, message.mid, message.qos)
 
 
 def mqtt_client(address: BrokerAddress, options: ClientOptions | None = None) -> MqttClient:

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 log = logging.getLogger(__name__)
 
 MqttProtocol = Literal["3.1.1", "5"]
+# auto: MQTT 5, or 3.1.1 from a broker that refuses 5 (amqtt, older brokers).
+ProtocolChoice = MqttProtocol | Literal["auto"]
 DeliveryCallback = Callable[["Delivery", Exception | None], None]
 
 
@@ -59,7 +61,7 @@ class ClientOptions(BaseModel):
 
     # Empty: a random one (only for clients whose session need not outlive them).
     identifier: str = ""
-    protocol: MqttProtocol = "5"
+    protocol: ProtocolChoice = "5"
     # The broker keeps subscriptions and queued messages while the client is away: 3.1.1 with
     # clean_session off, 5 with clean_start off and a session expiry.
     persistent: bool = False
