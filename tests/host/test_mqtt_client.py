@@ -94,6 +94,22 @@ async def test_unanswered_publish_times_out_as_an_mqtt_error(mosquitto: Mosquitt
         await client.publish("alive", b"3", qos=1, timeout=5)
 
 
+async def test_a_broker_that_never_answers_the_connect_times_out(
+    mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert mosquitto.process is not None
+    mosquitto.process.send_signal(signal.SIGSTOP)  # the kernel still accepts the TCP connection
+    try:
+        with pytest.raises(MqttError, match="timed out"):
+            async with mqtt_client(mosquitto.address, ClientOptions(timeout=0.5, protocol="auto")):
+                pass
+    finally:
+        mosquitto.process.send_signal(signal.SIGCONT)
+    async with mqtt_client(mosquitto.address) as client:  # and the next attempt works
+        await client.publish("alive", b"1", qos=1)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
 async def publish_until_the_loss_shows(mosquitto: MosquittoProcess) -> str:
     try:
         async with mqtt_client(mosquitto.address, ClientOptions(timeout=30)) as client:

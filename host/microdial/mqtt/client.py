@@ -136,15 +136,21 @@ class MqttClient:
             properties.SessionExpiryInterval = options.session_expiry
         session: dict[str, Any] = {"clean_start": not options.persistent} if v5 else {}
         paho = self._io.paho
+        # paho's connect blocks (DNS, TCP, TLS handshake): a worker thread takes it. paho calls
+        # no callback of ours there; the socket is served from the loop below.
+        connecting = io.run_in_executor(
+            None,
+            lambda: paho.connect(
+                address.host, address.port, options.keepalive, properties=properties, **session
+            ),
+        )
         try:
-            # paho's connect blocks (DNS, TCP, TLS handshake): a worker thread takes it. paho
-            # calls no callback of ours there; the socket is served from the loop below.
-            await io.run_in_executor(
-                None,
-                lambda: paho.connect(
-                    address.host, address.port, options.keepalive, properties=properties, **session
-                ),
-            )
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # The thread connects all the same: close what it opens rather than leave it to GC.
+            connecting.add_done_callback(self._close_late)
+            self._lost(MqttError("Connection cancelled"))
+            raise
         except (OSError, ValueError) as err:
             self._lost(MqttError(f"cannot connect to {address.url}: {err}"))
             raise MqttError(f"cannot connect to {address.url}: {err}") from None
@@ -158,6 +164,11 @@ class MqttClient:
             if isinstance(err, TimeoutError):
                 raise MqttError(f"Operation timed out: {address.url} did not answer the CONNECT") from None
             raise
+
+    def _close_late(self, connecting: asyncio.Future[Any]) -> None:
+        if not connecting.cancelled():
+            connecting.exception()  # nobody waits for this connection any more, nor its failure
+        self._io.close()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

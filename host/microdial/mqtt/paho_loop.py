@@ -76,6 +76,7 @@ class PahoLoop:
         self._fd, self._writing, self._tls = -1, False, None
         if self._misc is not None:
             self._misc.cancel()
+            self._misc = None
 
     def call(self, method: Callable[..., Any], *args: Any) -> Any:
         """Call into paho (publish, subscribe, ack...), then write what it queued and could not send."""
@@ -94,17 +95,20 @@ class PahoLoop:
         # that calls no callback (PINGRESP) ends the run early; the socket stays readable for
         # the next step. TLS may hold decrypted bytes that the socket no longer shows.
         paho = self.paho
-        self._in_paho = True
-        try:
-            for _ in range(READ_BUDGET):
-                before = self.progress
-                if paho.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
-                if self.progress == before and (self._tls is None or not self._tls.pending()):
-                    break
-        finally:
-            self._in_paho = False
-        self._flush()
+        for _ in range(READ_BUDGET):
+            before = self.progress
+            self._in_paho = True
+            try:
+                rc = paho.loop_read()
+            finally:
+                self._in_paho = False
+            # What the packet's callbacks queued (the next message after an acknowledgement)
+            # leaves now, not after the rest of the backlog.
+            self._flush()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+            if self.progress == before and (self._tls is None or not self._tls.pending()):
+                break
 
     def _flush(self) -> None:
         """Write what paho holds; a writer stays registered only while the socket takes no more."""
