@@ -188,6 +188,26 @@ async def test_a_message_not_acknowledged_comes_again_after_reconnecting(mosquit
         assert reader.queued_message() is None  # the acknowledged one is not redelivered
 
 
+async def test_the_same_client_entered_again_holds_no_stale_unacknowledged_message(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """What arrived on the last connection and was never taken comes again from the broker, once."""
+    options = ClientOptions(identifier="re-enter", protocol="3.1.1", persistent=True, manual_ack=True)
+    reader = mqtt_client(mosquitto.address, options)
+    async with reader:
+        await reader.subscribe("again/#", qos=1)
+        async with mqtt_client(mosquitto.address) as writer:
+            await writer.publish("again/a", b"untaken", qos=1)
+        while len(reader.messages) == 0:
+            await asyncio.sleep(0.01)
+    async with reader:
+        message = await asyncio.wait_for(anext(reader.messages), 5)
+        assert message.payload == b"untaken"
+        reader.ack(message)
+        await asyncio.sleep(0.3)
+        assert reader.queued_message() is None
+
+
 async def test_tls_with_a_lab_ca(tls_broker: tuple[MosquittoProcess, Path]) -> None:
     broker, ca = tls_broker
     address = BrokerAddress.parse(f"mqtts://lab:dial-s3cret@127.0.0.1:{broker.port}")

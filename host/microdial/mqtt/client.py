@@ -128,7 +128,7 @@ class MqttClient:
         io = asyncio.get_running_loop()
         self._connack, self._gone = io.create_future(), io.create_future()
         self._error, self._closing, self._hung_up = None, False, False
-        self._inbox.open()
+        self._inbox.open(keep=not self._options.manual_ack)
         v5, options, address = self._protocol == "5", self._options, self._address
         properties = None
         if v5 and options.persistent:

@@ -121,8 +121,12 @@ class Inbox:
         self._waiters: list[asyncio.Future[None]] = []
         self._closed: MqttError | None = MqttError("Not connected")
 
-    def open(self) -> None:
+    def open(self, keep: bool = True) -> None:
+        """A new connection: keep=False forgets what arrived on the last one (unacknowledged
+        messages, which the broker delivers again and which could not be acknowledged anyway)."""
         self._closed = None
+        if not keep:
+            self._messages.clear()
 
     def close(self, error: MqttError) -> None:
         """The connection is gone: waits end with error once what arrived before is taken."""
