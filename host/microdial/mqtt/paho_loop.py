@@ -3,10 +3,11 @@
 The half of mqtt/client.py that moves bytes (client.py alone imports it): a reader on the
 socket, a writer only while paho holds bytes the socket did not take, loop_misc once a second.
 
-paho writes a packet to the socket as soon as it is queued when no socket_register_write
-callback is set, so a publish from the loop is on the wire when the call returns: no writer
-round trip per message. A packet queued inside a paho callback (an acknowledgement that sends
-the next message) is written at the end of the read that called it, in the same loop step.
+A publish from the loop is on the wire when the call returns: no writer round trip per
+message. (paho writes a packet as soon as it is queued when no socket_register_write callback
+is set, and call() writes whatever paho still holds.) A packet queued inside a paho callback
+(an acknowledgement that sends the next message) is written right after the packet that
+called it was read, in the same loop step.
 """
 
 from __future__ import annotations
