@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from microdial.embedded_broker import MosquittoProcess, mosquitto_binary
@@ -94,6 +97,31 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoProcess, Path]]:
     broker.start()
     yield broker, tmp_path / "ca.crt"
     broker.close()
+
+
+@pytest.fixture
+def threaded_subscriber() -> Iterator[Callable[[int, str], queue.Queue[bytes]]]:
+    """subscribe(port, topic): payloads received by paho on a thread of its own, so they arrive
+    while the test keeps its event loop blocked (proof that a message left without a loop step)."""
+    clients: list[mqtt.Client] = []
+
+    def subscribe(port: int, topic: str) -> queue.Queue[bytes]:
+        received: queue.Queue[bytes] = queue.Queue()
+        subscribed = threading.Event()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.on_message = lambda client, userdata, message: received.put(message.payload)
+        client.connect("127.0.0.1", port)
+        client.subscribe(topic, qos=1)
+        client.loop_start()
+        clients.append(client)
+        assert subscribed.wait(5), f"no SUBACK for {topic}"
+        return received
+
+    yield subscribe
+    for client in clients:
+        client.loop_stop()
+        client.disconnect()
 
 
 @pytest.fixture

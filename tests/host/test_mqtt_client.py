@@ -7,11 +7,10 @@ import os
 import queue
 import signal
 import socket
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from microdial.embedded_broker import MosquittoProcess, _ephemeral_ports, amqtt_broker, free_port
@@ -60,26 +59,16 @@ async def test_a_delivery_completes_once_from_the_step_that_reads_the_acknowledg
     assert len({d.mid for d in deliveries}) == 50
 
 
-async def test_a_send_is_on_the_wire_when_it_returns(mosquitto: MosquittoProcess) -> None:
+async def test_a_send_is_on_the_wire_when_it_returns(
+    mosquitto: MosquittoProcess, threaded_subscriber: Callable[[int, str], queue.Queue[bytes]]
+) -> None:
     """No loop step between send() and the socket: a subscriber on a thread of its own (paho's
     network loop) receives the message while this loop is kept blocked."""
-    received: queue.Queue[bytes] = queue.Queue()
-    subscribed = threading.Event()
-    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    subscriber.on_subscribe = lambda *args: subscribed.set()
-    subscriber.on_message = lambda client, userdata, message: received.put(message.payload)
-    subscriber.connect("127.0.0.1", mosquitto.port)
-    subscriber.subscribe("wire/#", qos=1)
-    subscriber.loop_start()
-    try:
-        assert subscribed.wait(5)
-        async with mqtt_client(mosquitto.address) as client:
-            for i in range(3):
-                client.send("wire/a", b"%d" % i, 1, on_done=lambda d, e: None)
-                assert received.get(timeout=2) == b"%d" % i  # blocks the loop
-    finally:
-        subscriber.loop_stop()
-        subscriber.disconnect()
+    received = threaded_subscriber(mosquitto.port, "wire/#")
+    async with mqtt_client(mosquitto.address) as client:
+        for i in range(3):
+            client.send("wire/a", b"%d" % i, 1, on_done=lambda d, e: None)
+            assert received.get(timeout=2) == b"%d" % i  # blocks the loop
 
 
 async def test_qos_0_is_done_once_written(mosquitto: MosquittoProcess) -> None:
