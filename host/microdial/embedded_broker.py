@@ -102,20 +102,12 @@ class MosquittoProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
-    def directory(self) -> Path:
-        return Path(self._dir.name)
-
-    @property
     def address(self) -> BrokerAddress:
         return BrokerAddress(host="127.0.0.1", port=self.port)
 
     @property
     def url(self) -> str:
         return self.address.url
-
-    @property
-    def log_path(self) -> Path:
-        return Path(self._dir.name) / "mosquitto.log"
 
     def start(self, timeout: float = 10.0) -> None:
         self.process = subprocess.Popen(

@@ -18,6 +18,7 @@ Durability, step by step:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -170,37 +171,24 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
             client.ack(message)
         unacked.clear()
 
-    # One wait for the next message outlives the fsync timeouts: cancelling it could drop a
-    # message it had already taken off the queue (and, unacknowledged, stall it until reconnect).
-    getter: asyncio.Future[Message] | None = None
-    try:
-        while True:
-            # What is already queued is taken as is: anext() would start a task per message.
-            message = client.queued_message() if getter is None else None
-            if message is None:
+    while True:
+        # What arrived already is taken without waiting; the wait costs no task, and one that
+        # times out loses nothing (the client gives a message up only when it returns it).
+        message = client.queued_message()
+        if message is None:
+            commit()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_sync - time.monotonic())):
+                    message = await anext(messages)
+        if message is not None:
+            recorder.handle(str(message.topic), message.payload, retained=message.retain)
+            unacked.append(message)
+            if len(unacked) >= settings.ack_batch:
                 commit()
-                if getter is None:
-                    getter = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({getter}, timeout=max(0.0, next_sync - time.monotonic()))
-                if done:
-                    message = getter.result()
-                    getter = None
-            if message is not None:
-                recorder.handle(
-                    str(message.topic),
-                    message.payload if isinstance(message.payload, bytes) else b"",
-                    retained=message.retain,
-                )
-                unacked.append(message)
-                if len(unacked) >= settings.ack_batch:
-                    commit()
-            if time.monotonic() >= next_sync:
-                commit()
-                recorder.sync()
-                next_sync = time.monotonic() + settings.fsync_interval
-    finally:
-        if getter is not None:
-            getter.cancel()
+        if time.monotonic() >= next_sync:
+            commit()
+            recorder.sync()
+            next_sync = time.monotonic() + settings.fsync_interval
 
 
 async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = None) -> None:

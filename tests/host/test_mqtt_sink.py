@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import queue
 import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as mqtt
-import pytest
 
 from microdial.embedded_broker import MosquittoProcess, amqtt_broker
 from microdial.model import Sample, parse_samples
@@ -97,74 +94,6 @@ async def test_amqtt_falls_back_to_3_1_1_even_when_not_told() -> None:
         unknown = BrokerAddress(host=embedded.host, port=embedded.port)  # as if it were someone else's broker
         sink = await deliver(unknown, MqttOptions(publish_timeout=1.0))
     assert (sink.protocol, sink.published) == ("3.1.1", 20)
-
-
-@pytest.fixture
-def tls_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Mosquitto with a TLS listener whose certificate a freshly made lab CA signed, and a password file."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=microdial lab CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "san.cnf",
-        "-out",
-        "server.crt",
-    )
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "lab", "dial-s3cret"], check=True
-    )
-    listener = [
-        f"cafile {tmp_path / 'ca.crt'}",
-        f"certfile {tmp_path / 'server.crt'}",
-        f"keyfile {tmp_path / 'server.key'}",
-        "allow_anonymous false",
-        f"password_file {tmp_path / 'passwd'}",
-    ]
-    broker = MosquittoProcess(listener=listener)
-    broker.start()
-    yield broker, tmp_path / "ca.crt"
-    broker.close()
 
 
 async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ignore[no-untyped-def]
