@@ -1,0 +1,84 @@
+"""How a running broker treats a recorder that is away: how many queued messages it keeps.
+
+A persistent subscriber with a unique id subscribes and leaves; more QoS 1 messages than stock
+Mosquitto queues (1000) are published to its topic; it returns and counts what the broker kept.
+Its session is then ended, so the probe leaves nothing behind on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from microdial.broker_config.access import PROBE_PREFIX
+from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.client import ClientOptions, MqttClient, mqtt_client
+
+# Above stock Mosquitto's max_queued_messages (1000) plus its 20 in flight.
+PROBE_MESSAGES = 1500
+PUBLISH_CHUNK = 100
+VERSION_TOPIC = "$SYS/broker/version"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueProbe:
+    sent: int
+    kept: int
+    version: str | None
+    # False when the broker refused the probe's subscription (an ACL without the probe area).
+    subscribed: bool = True
+
+
+def _refused(granted: Any) -> bool:
+    """Whether a SUBACK refused any filter: reason codes of 0x80 and above."""
+    return any(int(getattr(code, "value", code)) >= 0x80 for code in granted)
+
+
+async def _next_message(client: MqttClient, wait: float) -> Any | None:
+    try:
+        return await asyncio.wait_for(anext(aiter(client.messages)), wait)
+    except TimeoutError:
+        return None
+
+
+async def broker_version(client: MqttClient, wait: float) -> str | None:
+    """$SYS/broker/version (retained by Mosquitto), or None from a broker that does not publish it."""
+    if _refused(await client.subscribe(VERSION_TOPIC, qos=0)):
+        return None
+    message = await _next_message(client, wait)
+    await client.unsubscribe(VERSION_TOPIC)
+    if message is None or not isinstance(message.payload, bytes):
+        return None
+    return message.payload.decode(errors="replace")
+
+
+async def probe_queue(
+    address: BrokerAddress, count: int = PROBE_MESSAGES, timeout: float = 2.0
+) -> QueueProbe:
+    probe = uuid.uuid4().hex[:12]
+    identifier = f"microdial-doctor-{probe}"
+    topic = f"{PROBE_PREFIX}/{address.username or 'anonymous'}/{probe}"
+    away = ClientOptions(identifier=identifier, persistent=True, session_expiry=300, timeout=timeout)
+    try:
+        async with mqtt_client(address, away) as subscriber:
+            if _refused(await subscriber.subscribe(topic, qos=1)):
+                return QueueProbe(count, 0, None, subscribed=False)
+        async with mqtt_client(address, ClientOptions(timeout=timeout)) as publisher:
+            version = await broker_version(publisher, min(timeout, 1.0))
+            for start in range(0, count, PUBLISH_CHUNK):
+                chunk = range(start, min(start + PUBLISH_CHUNK, count))
+                await asyncio.gather(*(publisher.publish(topic, str(i), qos=1) for i in chunk))
+        kept = 0
+        async with mqtt_client(address, away) as subscriber:
+            # The broker sends the queue right after the connection; a pause ends it.
+            while kept < count and await _next_message(subscriber, min(timeout, 1.0)) is not None:
+                kept += 1
+    finally:
+        with contextlib.suppress(Exception):
+            # A clean start with no session expiry: the broker forgets the probe's session.
+            async with mqtt_client(address, ClientOptions(identifier=identifier, timeout=timeout)):
+                pass
+    return QueueProbe(count, kept, version)
