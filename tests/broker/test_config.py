@@ -56,7 +56,7 @@ async def come_back(address: BrokerAddress, expected: int) -> list[int]:
         messages = aiter(recorder.messages)
         while len(received) < expected:
             try:
-                message = await asyncio.wait_for(anext(messages), 3.0)
+                message = await asyncio.wait_for(anext(messages), 1.5)
             except TimeoutError:
                 break
             assert isinstance(message.payload, bytes)

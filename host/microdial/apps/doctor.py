@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import PROTOCOL_VERSION, encode
+from microdial.broker_config.probe import probe_queue
 from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
@@ -317,7 +318,39 @@ async def check_broker(url: str, timeout: float) -> list[Check]:
                 f"TCP works but MQTT does not ({err}): is this an MQTT port? for TLS use mqtts://",
             )
         ]
-    return [Check("OK", subject, "reachable; MQTT connect accepted")]
+    return [
+        Check("OK", subject, "reachable; MQTT connect accepted"),
+        *await check_broker_queues(address, timeout),
+    ]
+
+
+async def check_broker_queues(address: BrokerAddress, timeout: float) -> list[Check]:
+    """A WARN when the broker would drop a recorder's queued samples; nothing when it keeps them."""
+    subject = f"broker {address.url} queues"
+    try:
+        probe = await probe_queue(address, timeout=timeout)
+    except MqttError as err:
+        return [Check("WARN", subject, f"could not probe how many queued messages it keeps: {err}")]
+    if not probe.subscribed:
+        return [
+            Check(
+                "WARN",
+                subject,
+                "the broker refused the probe's subscription: give it an ACL from `microdial broker config --users`",
+            )
+        ]
+    if probe.kept >= probe.sent:
+        return []
+    version = f" ({probe.version})" if probe.version else ""
+    return [
+        Check(
+            "WARN",
+            subject,
+            f"the broker{version} kept {probe.kept} of {probe.sent} messages queued for an absent subscriber: "
+            "a recorder that is away for seconds loses samples; run it with the configuration "
+            "`microdial broker config` writes",
+        )
+    ]
 
 
 # -- player --------------------------------------------------------------------------------------------

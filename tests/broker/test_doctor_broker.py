@@ -1,0 +1,61 @@
+"""`microdial doctor` probes how many queued messages the running broker keeps, and says how to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microdial.apps.doctor import check_broker
+from microdial.broker_config.probe import PROBE_MESSAGES, probe_queue
+from microdial.cli import main
+from tests.broker.conftest import ConfiguredBroker, stock_config
+
+
+def started(broker: ConfiguredBroker, brokers: list[ConfiguredBroker]) -> ConfiguredBroker:
+    brokers.append(broker)
+    broker.start()
+    return broker
+
+
+async def test_a_stock_mosquitto_gets_a_warning_with_the_fix(
+    tmp_path: Path, port: int, brokers: list[ConfiguredBroker]
+) -> None:
+    broker = started(ConfiguredBroker(stock_config(tmp_path, port), port), brokers)
+    url = broker.address().url
+    ok, warning = await check_broker(url, timeout=2.0)
+    assert ok.line() == f"OK   broker {url}: reachable; MQTT connect accepted"
+    assert warning.status == "WARN" and warning.subject == f"broker {url} queues"
+    assert "(mosquitto version 2.0.11) kept 10" in warning.message
+    assert f"of {PROBE_MESSAGES} messages queued" in warning.message
+    assert "`microdial broker config`" in warning.message
+
+
+async def test_a_broker_from_microdial_broker_config_passes(
+    tmp_path: Path, port: int, brokers: list[ConfiguredBroker]
+) -> None:
+    assert main(["broker", "config", "--out", str(tmp_path), "--port", str(port)]) == 0
+    broker = started(ConfiguredBroker(tmp_path / "mosquitto.conf", port), brokers)
+    url = broker.address().url
+    assert [check.line() for check in await check_broker(url, timeout=2.0)] == [
+        f"OK   broker {url}: reachable; MQTT connect accepted"
+    ]
+    probe = await probe_queue(broker.address(), count=PROBE_MESSAGES)
+    assert (probe.sent, probe.kept, probe.version) == (
+        PROBE_MESSAGES,
+        PROBE_MESSAGES,
+        "mosquitto version 2.0.11",
+    )
+
+
+async def test_the_probe_works_for_a_user_of_a_locked_down_broker(
+    tmp_path: Path, port: int, brokers: list[ConfiguredBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = tmp_path / "users.toml"
+    users.write_text('[users.lab-recorder]\nrole = "recorder"\npassword_env = "PW"\n')
+    monkeypatch.setenv("PW", "recorder-secret")
+    out = tmp_path / "broker"
+    assert main(["broker", "config", "--out", str(out), "--port", str(port), "--users", str(users)]) == 0
+    broker = started(ConfiguredBroker(out / "mosquitto.conf", port), brokers)
+    probe = await probe_queue(broker.address("lab-recorder", "recorder-secret"))
+    assert (probe.kept, probe.version) == (PROBE_MESSAGES, "mosquitto version 2.0.11")
