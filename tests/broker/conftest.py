@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -39,6 +40,19 @@ class ConfiguredBroker:
             if time.monotonic() > deadline:
                 pytest.fail(f"mosquitto did not listen on {self.port}: {self.log.read_text()}")
             time.sleep(0.02)
+
+    def reload(self) -> None:
+        """SIGHUP, as `kill -HUP` would; returns once Mosquitto has read its files again."""
+        assert self.process is not None
+        before = self.log.read_text().count("Reloading config.")
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.log.read_text().count("Reloading config.") == before:
+            if time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not reload: {self.log.read_text()}")
+            time.sleep(0.02)
+        # It logs this line, then reads the files in the same step of its single-threaded loop:
+        # any packet sent from now on is handled after the reload.
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

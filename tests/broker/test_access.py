@@ -178,3 +178,22 @@ def test_hashes_are_what_mosquitto_passwd_writes() -> None:
     assert hash_password("secret", salt, iterations=101) == (
         "$7$101$q3FAvCMYnWJOmNKu$M6nmWJ19tVWe1cXYQ0IAT9fF4FggjRcA+iLGqkHs4gMaDsGPvwR/acTitP6RDxar3fx7SQ3TGw2Ok/0j+gF+9w=="
     )
+
+
+async def test_a_new_session_for_a_daemon_takes_effect_on_reload(
+    tmp_path: Path, lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = tmp_path / "users.toml"
+    users.write_text(users.read_text().replace('sessions = ["S1"]', 'sessions = ["S1", "S2"]', 1))
+    out = tmp_path / "broker"
+    assert (
+        main(["broker", "config", "--out", str(out), "--port", str(lab.broker.port), "--users", str(users)])
+        == 0
+    )
+    lab.broker.reload()
+    async with lab.client("lab-recorder") as recorder, lab.client("room1") as daemon:
+        await recorder.subscribe("microdial/v1/#", qos=1)
+        await daemon.publish("microdial/v1/S2/dial1/samples", b"marker", qos=1)
+        assert await receive_until(recorder, "microdial/v1/S2/dial1/samples") == [
+            ("microdial/v1/S2/dial1/samples", b"marker")
+        ]
