@@ -59,3 +59,22 @@ async def test_the_probe_works_for_a_user_of_a_locked_down_broker(
     broker = started(ConfiguredBroker(out / "mosquitto.conf", port), brokers)
     probe = await probe_queue(broker.address("lab-recorder", "recorder-secret"))
     assert (probe.kept, probe.version) == (PROBE_MESSAGES, "mosquitto version 2.0.11")
+
+
+async def test_a_broker_whose_acl_has_no_probe_area_gets_a_warning(
+    tmp_path: Path, port: int, brokers: list[ConfiguredBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = tmp_path / "users.toml"
+    users.write_text('[users.lab-recorder]\nrole = "recorder"\npassword_env = "PW"\n')
+    monkeypatch.setenv("PW", "recorder-secret")
+    out = tmp_path / "broker"
+    assert main(["broker", "config", "--out", str(out), "--port", str(port), "--users", str(users)]) == 0
+    (out / "acl").write_text("user lab-recorder\ntopic read microdial/v1/#\n")  # a hand-made ACL
+    broker = started(ConfiguredBroker(out / "mosquitto.conf", port), brokers)
+    address = broker.address("lab-recorder", "recorder-secret")
+    probe = await probe_queue(address)
+    assert probe.problem() == (
+        "none of the probe's 1500 messages came back: the broker keeps no queue for an absent subscriber, "
+        "or its ACL keeps this user out of microdial/doctor/<user>/# "
+        "(the ACL of `microdial broker config --users` lets every user in)"
+    )

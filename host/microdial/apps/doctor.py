@@ -326,31 +326,11 @@ async def check_broker(url: str, timeout: float) -> list[Check]:
 
 async def check_broker_queues(address: BrokerAddress, timeout: float) -> list[Check]:
     """A WARN when the broker would drop a recorder's queued samples; nothing when it keeps them."""
-    subject = f"broker {address.url} queues"
     try:
-        probe = await probe_queue(address, timeout=timeout)
+        problem = (await probe_queue(address, timeout=timeout)).problem()
     except MqttError as err:
-        return [Check("WARN", subject, f"could not probe how many queued messages it keeps: {err}")]
-    if not probe.subscribed:
-        return [
-            Check(
-                "WARN",
-                subject,
-                "the broker refused the probe's subscription: give it an ACL from `microdial broker config --users`",
-            )
-        ]
-    if probe.kept >= probe.sent:
-        return []
-    version = f" ({probe.version})" if probe.version else ""
-    return [
-        Check(
-            "WARN",
-            subject,
-            f"the broker{version} kept {probe.kept} of {probe.sent} messages queued for an absent subscriber: "
-            "a recorder that is away for seconds loses samples; run it with the configuration "
-            "`microdial broker config` writes",
-        )
-    ]
+        problem = f"could not probe how many queued messages it keeps: {err}"
+    return [] if problem is None else [Check("WARN", f"broker {address.url} queues", problem)]
 
 
 # -- player --------------------------------------------------------------------------------------------

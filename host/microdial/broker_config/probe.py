@@ -20,6 +20,7 @@ from microdial.mqtt.client import ClientOptions, MqttClient, mqtt_client
 # Above stock Mosquitto's max_queued_messages (1000) plus its 20 in flight.
 PROBE_MESSAGES = 1500
 PUBLISH_CHUNK = 100
+PUBLISH_TIMEOUT = 10.0
 VERSION_TOPIC = "$SYS/broker/version"
 
 
@@ -28,8 +29,24 @@ class QueueProbe:
     sent: int
     kept: int
     version: str | None
-    # False when the broker refused the probe's subscription (an ACL without the probe area).
-    subscribed: bool = True
+
+    def problem(self) -> str | None:
+        """What is wrong with the broker's queues, with the fix; None when it kept every message."""
+        if self.kept == 0:
+            # Mosquitto grants any subscription and filters what it delivers by the ACL.
+            return (
+                f"none of the probe's {self.sent} messages came back: the broker keeps no queue for an "
+                f"absent subscriber, or its ACL keeps this user out of {PROBE_PREFIX}/<user>/# "
+                "(the ACL of `microdial broker config --users` lets every user in)"
+            )
+        if self.kept >= self.sent:
+            return None
+        version = f" ({self.version})" if self.version else ""
+        return (
+            f"the broker{version} kept {self.kept} of {self.sent} messages queued for an absent "
+            "subscriber: a recorder that is away for seconds loses samples; run it with the "
+            "configuration `microdial broker config` writes"
+        )
 
 
 def _refused(granted: Any) -> bool:
@@ -65,16 +82,18 @@ async def probe_queue(
     try:
         async with mqtt_client(address, away) as subscriber:
             if _refused(await subscriber.subscribe(topic, qos=1)):
-                return QueueProbe(count, 0, None, subscribed=False)
-        async with mqtt_client(address, ClientOptions(timeout=timeout)) as publisher:
-            version = await broker_version(publisher, min(timeout, 1.0))
+                return QueueProbe(count, 0, None)
+        # Each publish waits behind up to a chunk of others for its acknowledgement: more than the
+        # timeout for one answer on a busy machine.
+        async with mqtt_client(address, ClientOptions(timeout=max(timeout, PUBLISH_TIMEOUT))) as publisher:
+            version = await broker_version(publisher, timeout)
             for start in range(0, count, PUBLISH_CHUNK):
                 chunk = range(start, min(start + PUBLISH_CHUNK, count))
                 await asyncio.gather(*(publisher.publish(topic, str(i), qos=1) for i in chunk))
         kept = 0
         async with mqtt_client(address, away) as subscriber:
-            # The broker sends the queue right after the connection; a pause ends it.
-            while kept < count and await _next_message(subscriber, min(timeout, 1.0)) is not None:
+            # The broker sends the queue right after the connection; a pause of timeout ends it.
+            while kept < count and await _next_message(subscriber, timeout) is not None:
                 kept += 1
     finally:
         with contextlib.suppress(Exception):
