@@ -64,7 +64,7 @@ async def test_require_certificate_turns_away_clients_without_one(
 
 def test_half_a_tls_setup_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["broker", "config", "--out", str(tmp_path), "--cert", "server.crt"]) == 2
-    assert capsys.readouterr().err.strip() == "microdial broker: TLS needs both --cert and --key"
+    assert capsys.readouterr().err.strip().endswith("TLS needs both cert and key")
     assert main(["broker", "config", "--out", str(tmp_path), "--cafile", "ca.crt"]) == 2
-    assert "give --cert and --key" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip().endswith("need TLS: give cert and key")
     assert not (tmp_path / "mosquitto.conf").exists()

@@ -15,9 +15,10 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings
 
-from microdial.broker_config.access import BrokerUser, acl_text, write_password_file
+from microdial.broker_config.access import BrokerUser, acl_text, load_users, write_password_file
 
 # A sample's JSON is ~380 bytes with a media path of 30 characters; this leaves room for long paths.
 SAMPLE_BYTES = 512
@@ -51,35 +52,72 @@ def queue_limits(dials: int, rate_hz: float, outage: float) -> QueueLimits:
     )
 
 
-class Tls(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class BrokerSettings(BaseSettings):
+    """Everything the configuration says: the options of `microdial broker config`."""
 
-    cert: Path
-    key: Path
-    cafile: Path | None = None
-    require_certificate: bool = False
+    out: Path = Field(
+        Path("broker"),
+        description="folder for mosquitto.conf, its data, password and ACL files",
+        json_schema_extra={"metavar": "DIR"},
+    )
+    address: str = Field("127.0.0.1", description="address the broker listens on (0.0.0.0: every interface)")
+    port: int = Field(1883, ge=1, le=65535, description="port the broker listens on")
+    dials: int = Field(
+        8,
+        ge=1,
+        description="dials of the largest session, for sizing the queues",
+        json_schema_extra={"metavar": "N"},
+    )
+    rate_hz: float = Field(
+        100.0,
+        gt=0,
+        description="samples a second per dial, for sizing the queues",
+        json_schema_extra={"metavar": "HZ"},
+    )
+    outage: float = Field(
+        600.0,
+        gt=0,
+        description="seconds a recorder may be away without losing a sample, for sizing the queues",
+        json_schema_extra={"metavar": "SECONDS"},
+    )
+    cert: Path | None = Field(
+        None,
+        description="the broker's TLS certificate (PEM): turns TLS on",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    key: Path | None = Field(
+        None, description="the private key of --cert (PEM)", json_schema_extra={"metavar": "FILE"}
+    )
+    cafile: Path | None = Field(
+        None,
+        description="CA certificate that signs the clients' certificates",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    require_certificate: bool = Field(
+        False, description="clients must present a certificate signed by --cafile"
+    )
+    users: Path | None = Field(
+        None,
+        description="TOML file of [users.NAME] tables (role, sessions, password_file or password_env): "
+        "writes a password file and an ACL, and turns anonymous access off",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    # Mosquitto started as root switches to this user; it must be able to write the data folder.
+    run_as: str = Field(
+        default_factory=getpass.getuser,
+        description="user Mosquitto runs as when started by root",
+        json_schema_extra={"metavar": "USER"},
+    )
 
     @model_validator(mode="after")
-    def _ca_for_clients(self) -> Tls:
+    def _whole_tls(self) -> BrokerSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("TLS needs both cert and key")
+        if self.cert is None and (self.cafile is not None or self.require_certificate):
+            raise ValueError("cafile and require_certificate need TLS: give cert and key")
         if self.require_certificate and self.cafile is None:
             raise ValueError("require_certificate needs cafile: the CA that signs the clients' certificates")
         return self
-
-
-class LabBroker(BaseModel):
-    """Everything the configuration says."""
-
-    model_config = ConfigDict(frozen=True)
-
-    address: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    dials: int = Field(8, ge=1)
-    rate_hz: float = Field(100.0, gt=0)
-    outage: float = Field(600.0, gt=0)
-    tls: Tls | None = None
-    users: dict[str, BrokerUser] | None = None
-    # Mosquitto started as root switches to this user; it must be able to write the data folder.
-    run_as: str = Field(default_factory=getpass.getuser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +128,7 @@ class Written:
     generated_passwords: dict[str, str]
 
 
-def config_text(broker: LabBroker, folder: Path) -> str:
+def config_text(broker: BrokerSettings, folder: Path, users: dict[str, BrokerUser] | None) -> str:
     limits = queue_limits(broker.dials, broker.rate_hz, broker.outage)
     lines = [
         "# Written by `microdial broker config`: a broker for microdial dials, daemons and recorders.",
@@ -115,12 +153,12 @@ def config_text(broker: LabBroker, folder: Path) -> str:
         "",
         f"listener {broker.port} {broker.address}",
     ]
-    if broker.tls is not None:
-        lines += [f"certfile {broker.tls.cert.resolve()}", f"keyfile {broker.tls.key.resolve()}"]
-        if broker.tls.cafile is not None:
-            lines.append(f"cafile {broker.tls.cafile.resolve()}")
-        lines.append(f"require_certificate {'true' if broker.tls.require_certificate else 'false'}")
-    if broker.users is None:
+    if broker.cert is not None and broker.key is not None:
+        lines += [f"certfile {broker.cert.resolve()}", f"keyfile {broker.key.resolve()}"]
+        if broker.cafile is not None:
+            lines.append(f"cafile {broker.cafile.resolve()}")
+        lines.append(f"require_certificate {'true' if broker.require_certificate else 'false'}")
+    if users is None:
         lines += [
             "# No users: anyone who reaches this port may publish and read everything.",
             "allow_anonymous true",
@@ -134,16 +172,17 @@ def config_text(broker: LabBroker, folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_broker(broker: LabBroker, out: Path) -> Written:
-    """The configuration (and, with users, the password and ACL files) into out."""
-    folder = out.resolve()
+def write_broker(broker: BrokerSettings) -> Written:
+    """The configuration (and, with users, the password and ACL files) into broker.out."""
+    users = None if broker.users is None else load_users(broker.users)
+    folder = broker.out.resolve()
     (folder / DATA_DIR).mkdir(parents=True, exist_ok=True)
     files = []
     generated: dict[str, str] = {}
-    if broker.users is not None:
-        generated = write_password_file(folder / PASSWORD_NAME, broker.users)
-        (folder / ACL_NAME).write_text(acl_text(broker.users))
+    if users is not None:
+        generated = write_password_file(folder / PASSWORD_NAME, users)
+        (folder / ACL_NAME).write_text(acl_text(users))
         files += [folder / PASSWORD_NAME, folder / ACL_NAME]
     config = folder / CONFIG_NAME
-    config.write_text(config_text(broker, folder))
+    config.write_text(config_text(broker, folder, users))
     return Written([config, *files], f"mosquitto -c {shlex.quote(str(config))}", generated)
