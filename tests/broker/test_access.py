@@ -197,3 +197,16 @@ async def test_a_new_session_for_a_daemon_takes_effect_on_reload(
         assert await receive_until(recorder, "microdial/v1/S2/dial1/samples") == [
             ("microdial/v1/S2/dial1/samples", b"marker")
         ]
+
+
+def test_a_daemon_without_sessions_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = tmp_path / "users.toml"
+    users.write_text('[users.room1]\nrole = "daemon"\n')
+    assert main(["broker", "config", "--out", str(tmp_path / "broker"), "--users", str(users)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"microdial broker: users file {users}: users.room1: "
+        'Value error, a daemon user needs sessions = ["CODE", ...]: the sessions it may write'
+    )
+    assert not (tmp_path / "broker" / "passwd").exists()
