@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,10 +66,17 @@ def port() -> int:
 
 
 @pytest.fixture
-def brokers() -> Iterator[list[ConfiguredBroker]]:
-    """Every broker a test starts, stopped at its end."""
+def start_broker(port: int) -> Iterator[Callable[[Path], ConfiguredBroker]]:
+    """Starts `mosquitto -c CONFIG` on the test's port; every broker started is stopped at the end."""
     started: list[ConfiguredBroker] = []
-    yield started
+
+    def start(config: Path) -> ConfiguredBroker:
+        broker = ConfiguredBroker(config, port)
+        started.append(broker)
+        broker.start()
+        return broker
+
+    yield start
     for broker in started:
         broker.stop()
 

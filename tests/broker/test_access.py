@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ class Lab:
 def lab(
     tmp_path: Path,
     port: int,
-    brokers: list[ConfiguredBroker],
+    start_broker: Callable[[Path], ConfiguredBroker],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Lab:
@@ -70,9 +70,7 @@ def lab(
     assert sorted(generated) == ["console", "viewer"]
     for password in PASSWORDS.values():
         assert password not in printed
-    broker = ConfiguredBroker(out / "mosquitto.conf", port)
-    brokers.append(broker)
-    broker.start()
+    broker = start_broker(out / "mosquitto.conf")
     return Lab(broker, {**PASSWORDS, **generated})
 
 

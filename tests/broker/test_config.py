@@ -25,13 +25,12 @@ def generate(tmp_path: Path, port: int, *flags: str) -> Path:
 
 
 @pytest.fixture
-def configured(tmp_path: Path, port: int, brokers: list[ConfiguredBroker]) -> Callable[..., ConfiguredBroker]:
+def configured(
+    tmp_path: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
+) -> Callable[..., ConfiguredBroker]:
     def start(*flags: str) -> ConfiguredBroker:
         out = generate(tmp_path, port, *flags)
-        broker = ConfiguredBroker(out / "mosquitto.conf", port)
-        brokers.append(broker)
-        broker.start()
-        return broker
+        return start_broker(out / "mosquitto.conf")
 
     return start
 
@@ -109,12 +108,10 @@ async def test_more_than_stock_mosquitto_queues_are_all_kept(
 
 
 async def test_stock_mosquitto_drops_past_1000(
-    tmp_path: Path, port: int, brokers: list[ConfiguredBroker]
+    tmp_path: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
     """The control for the test above: without the generated limits the same run loses messages."""
-    broker = ConfiguredBroker(stock_config(tmp_path, port), port)
-    brokers.append(broker)
-    broker.start()
+    broker = start_broker(stock_config(tmp_path, port))
     await subscribe_and_leave(broker.address())
     await publish(broker.address(), 5000)
     assert len(await come_back(broker.address(), 5000)) < 1100

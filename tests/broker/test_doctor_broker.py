@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,16 +13,10 @@ from microdial.cli import main
 from tests.broker.conftest import ConfiguredBroker, stock_config
 
 
-def started(broker: ConfiguredBroker, brokers: list[ConfiguredBroker]) -> ConfiguredBroker:
-    brokers.append(broker)
-    broker.start()
-    return broker
-
-
 async def test_a_stock_mosquitto_gets_a_warning_with_the_fix(
-    tmp_path: Path, port: int, brokers: list[ConfiguredBroker]
+    tmp_path: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
-    broker = started(ConfiguredBroker(stock_config(tmp_path, port), port), brokers)
+    broker = start_broker(stock_config(tmp_path, port))
     url = broker.address().url
     ok, warning = await check_broker(url, timeout=2.0)
     assert ok.line() == f"OK   broker {url}: reachable; MQTT connect accepted"
@@ -32,10 +27,10 @@ async def test_a_stock_mosquitto_gets_a_warning_with_the_fix(
 
 
 async def test_a_broker_from_microdial_broker_config_passes(
-    tmp_path: Path, port: int, brokers: list[ConfiguredBroker]
+    tmp_path: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
     assert main(["broker", "config", "--out", str(tmp_path), "--port", str(port)]) == 0
-    broker = started(ConfiguredBroker(tmp_path / "mosquitto.conf", port), brokers)
+    broker = start_broker(tmp_path / "mosquitto.conf")
     url = broker.address().url
     assert [check.line() for check in await check_broker(url, timeout=2.0)] == [
         f"OK   broker {url}: reachable; MQTT connect accepted"
@@ -48,31 +43,31 @@ async def test_a_broker_from_microdial_broker_config_passes(
     )
 
 
-async def test_the_probe_works_for_a_user_of_a_locked_down_broker(
-    tmp_path: Path, port: int, brokers: list[ConfiguredBroker], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def locked_down(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A generated configuration with one user, lab-recorder, whose password is recorder-secret."""
     users = tmp_path / "users.toml"
     users.write_text('[users.lab-recorder]\nrole = "recorder"\npassword_env = "PW"\n')
     monkeypatch.setenv("PW", "recorder-secret")
     out = tmp_path / "broker"
     assert main(["broker", "config", "--out", str(out), "--port", str(port), "--users", str(users)]) == 0
-    broker = started(ConfiguredBroker(out / "mosquitto.conf", port), brokers)
+    return out
+
+
+async def test_the_probe_works_for_a_user_of_a_locked_down_broker(
+    locked_down: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
+) -> None:
+    broker = start_broker(locked_down / "mosquitto.conf")
     probe = await probe_queue(broker.address("lab-recorder", "recorder-secret"))
     assert (probe.kept, probe.version) == (PROBE_MESSAGES, "mosquitto version 2.0.11")
 
 
 async def test_a_broker_whose_acl_has_no_probe_area_gets_a_warning(
-    tmp_path: Path, port: int, brokers: list[ConfiguredBroker], monkeypatch: pytest.MonkeyPatch
+    locked_down: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
-    users = tmp_path / "users.toml"
-    users.write_text('[users.lab-recorder]\nrole = "recorder"\npassword_env = "PW"\n')
-    monkeypatch.setenv("PW", "recorder-secret")
-    out = tmp_path / "broker"
-    assert main(["broker", "config", "--out", str(out), "--port", str(port), "--users", str(users)]) == 0
-    (out / "acl").write_text("user lab-recorder\ntopic read microdial/v1/#\n")  # a hand-made ACL
-    broker = started(ConfiguredBroker(out / "mosquitto.conf", port), brokers)
-    address = broker.address("lab-recorder", "recorder-secret")
-    probe = await probe_queue(address)
+    (locked_down / "acl").write_text("user lab-recorder\ntopic read microdial/v1/#\n")  # a hand-made ACL
+    broker = start_broker(locked_down / "mosquitto.conf")
+    probe = await probe_queue(broker.address("lab-recorder", "recorder-secret"))
     assert probe.problem() == (
         "none of the probe's 1500 messages came back: the broker keeps no queue for an absent subscriber, "
         "or its ACL keeps this user out of microdial/doctor/<user>/# "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,20 +31,19 @@ def certificates(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def start_tls(certs: Path, port: int, brokers: list[ConfiguredBroker], *flags: str) -> ConfiguredBroker:
+def start_tls(
+    certs: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker], *flags: str
+) -> ConfiguredBroker:
     out = certs / "broker"
     tls = ["--cert", str(certs / "server.crt"), "--key", str(certs / "server.key"), *flags]
     assert main(["broker", "config", "--out", str(out), "--port", str(port), *tls]) == 0
-    broker = ConfiguredBroker(out / "mosquitto.conf", port)
-    brokers.append(broker)
-    broker.start()
-    return broker
+    return start_broker(out / "mosquitto.conf")
 
 
 async def test_clients_that_trust_the_lab_ca_connect_over_tls(
-    certificates: Path, port: int, brokers: list[ConfiguredBroker]
+    certificates: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
-    start_tls(certificates, port, brokers)
+    start_tls(certificates, port, start_broker)
     secure = BrokerAddress(host="127.0.0.1", port=port, tls=True)
     async with mqtt_client(secure, ClientOptions(ca_file=certificates / "ca.crt", timeout=5)) as client:
         await client.publish("microdial/v1/S1/dial1/status", b"{}", qos=1)
@@ -53,9 +53,11 @@ async def test_clients_that_trust_the_lab_ca_connect_over_tls(
 
 
 async def test_require_certificate_turns_away_clients_without_one(
-    certificates: Path, port: int, brokers: list[ConfiguredBroker]
+    certificates: Path, port: int, start_broker: Callable[[Path], ConfiguredBroker]
 ) -> None:
-    start_tls(certificates, port, brokers, "--cafile", str(certificates / "ca.crt"), "--require-certificate")
+    start_tls(
+        certificates, port, start_broker, "--cafile", str(certificates / "ca.crt"), "--require-certificate"
+    )
     secure = BrokerAddress(host="127.0.0.1", port=port, tls=True)
     with pytest.raises(MqttError):
         async with mqtt_client(secure, ClientOptions(ca_file=certificates / "ca.crt", timeout=5)):
