@@ -54,9 +54,10 @@ class ConfiguredBroker:
         # It logs this line, then reads the files in the same step of its single-threaded loop:
         # any packet sent from now on is handled after the reload.
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM: Mosquitto saves its database and exits; kill: SIGKILL, it saves nothing more."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: Mosquitto saves its database and exits
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             self.process.wait(timeout=10)
 
 

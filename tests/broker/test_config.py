@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from microdial.broker_config.mosquitto import queue_limits
+from microdial.broker_config.mosquitto import AUTOSAVE_SECONDS, queue_limits
 from microdial.cli import main
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.client import ClientOptions, mqtt_client
@@ -94,6 +94,18 @@ async def test_queued_messages_survive_a_broker_restart(configured: Callable[...
     await subscribe_and_leave(broker.address())
     await publish(broker.address(), 500)
     broker.stop()
+    broker.start()
+    assert await come_back(broker.address(), 500) == list(range(500))
+
+
+async def test_a_killed_broker_keeps_what_reached_disk_at_the_last_autosave(
+    configured: Callable[..., ConfiguredBroker],
+) -> None:
+    broker = configured()
+    await subscribe_and_leave(broker.address())
+    await publish(broker.address(), 500)
+    await asyncio.sleep(AUTOSAVE_SECONDS + 1)
+    broker.stop(kill=True)
     broker.start()
     assert await come_back(broker.address(), 500) == list(range(500))
 
