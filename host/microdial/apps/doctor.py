@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from dialwire import ID_LAYOUTS, PROTOCOL_VERSION, encode
+from microdial.broker_config.probe import probe_queue
 from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
@@ -324,7 +325,19 @@ async def check_broker(url: str, timeout: float) -> list[Check]:
                 f"TCP works but MQTT does not ({err}): is this an MQTT port? for TLS use mqtts://",
             )
         ]
-    return [Check("OK", subject, "reachable; MQTT connect accepted")]
+    return [
+        Check("OK", subject, "reachable; MQTT connect accepted"),
+        *await check_broker_queues(address, timeout),
+    ]
+
+
+async def check_broker_queues(address: BrokerAddress, timeout: float) -> list[Check]:
+    """A WARN when the broker would drop a recorder's queued samples; nothing when it keeps them."""
+    try:
+        problem = (await probe_queue(address, timeout=timeout)).problem()
+    except MqttError as err:
+        problem = f"could not probe how many queued messages it keeps: {err}"
+    return [] if problem is None else [Check("WARN", f"broker {address.url} queues", problem)]
 
 
 # -- player --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from microdial.mqtt.interface import (
     MqttError,
     MqttProtocol,
     ProtocolChoice,
+    PublishRefused,
+    SubscriptionRefused,
     Will,
 )
 from microdial.mqtt.paho_loop import PahoLoop
@@ -42,6 +44,8 @@ __all__ = [
     "MqttError",
     "MqttProtocol",
     "ProtocolChoice",
+    "PublishRefused",
+    "SubscriptionRefused",
     "Will",
     "mqtt_client",
 ]
@@ -287,7 +291,7 @@ class MqttClient:
         delivery = self._unacked.pop(mid, None)
         if delivery is not None:
             failed = reason.is_failure  # MQTT 5: e.g. not authorised to publish there
-            delivery.fail(MqttError(f"the broker refused the message: {reason}") if failed else None)
+            delivery.fail(PublishRefused(f"the broker refused the message: {reason}") if failed else None)
 
     # -- receiving ------------------------------------------------------------------------
     async def subscribe(self, topic: str, qos: int = 0, timeout: float | None = None) -> None:
@@ -307,7 +311,7 @@ class MqttClient:
             self._subscribing.pop(mid, None)
         refused = [str(reason) for reason in reasons if reason.is_failure]
         if refused:
-            raise MqttError(f"the broker refused the subscription to {topic}: {refused[0]}")
+            raise SubscriptionRefused(f"the broker refused the subscription to {topic}: {refused[0]}")
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any

@@ -24,6 +24,14 @@ class MqttError(Exception):
     """Whatever went wrong with the connection or an operation on it."""
 
 
+class PublishRefused(MqttError):
+    """The broker refused a message (MQTT 5: e.g. its ACL does not let this user publish there)."""
+
+
+class SubscriptionRefused(MqttError):
+    """The broker refused a subscription (e.g. its ACL does not grant the topic)."""
+
+
 class ConnectRefused(MqttError):
     """The broker answered the CONNECT with a refusal; reason says why (e.g. bad user name or password)."""
 
