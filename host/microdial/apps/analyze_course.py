@@ -55,8 +55,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
     rated = rater.value[np.isfinite(rater.value)]
     if rated.size == 0:
         raise AnalysisError(f"{folder}: {rater.rater} rated no second, so the session has no score")
-    extra = meta.model_extra or {}
-    treatment = str(extra.get("treatment") or folder.resolve().parent.name)
+    treatment = meta.treatment or folder.resolve().parent.name
     return (
         treatment,
         f"{meta.created} {meta.session}",
