@@ -18,7 +18,10 @@ APPS: dict[str, tuple[str, str]] = {
     "demo": ("microdial.apps.demo", "two simulated dials, daemon, broker and recorder, live in the terminal"),
     "daemon": ("microdial.apps.daemon", "read dials, map their clocks, publish samples to MQTT"),
     "record": ("microdial.apps.record", "subscribe and write session recordings"),
-    "import": ("microdial.apps.import_ratings", "bring CARMA, DARMA, Continuum or any rating table into a session folder"),
+    "import": (
+        "microdial.apps.import_ratings",
+        "bring CARMA, DARMA, Continuum or any rating table into a session folder",
+    ),
     "view": ("microdial.apps.view", "live web page of every rater's trace (WebSocket, canvas)"),
     "watch": ("microdial.apps.watch", "live terminal table of the dials on the broker"),
     "analyze": ("microdial.apps.analyze", "statistics, ruptures, repairs, figure and report for one session"),

@@ -8,10 +8,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.grid import GridOptions, grid_for, write_grid
+from microdial.analysis.grid import GridOptions, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
 from microdial.analysis.ruptures import Mode, RuptureOptions
-from microdial.analysis.session import AnalyzeOptions, analyse
+from microdial.analysis.session import AnalyzeOptions, analyse_folder
 from microdial.config import Options
 
 
@@ -78,8 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = OPTIONS.load(args).options()
     out_dir: Path = args.out or args.session_dir
-    grid = grid_for(args.session_dir, options.grid)
-    analysis = analyse(grid, options)
+    grid, analysis = analyse_folder(args.session_dir, options)
     written = write_grid(grid, out_dir)
     if args.cut is not None:
         from microdial.analysis.clips import cut
