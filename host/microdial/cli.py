@@ -26,6 +26,10 @@ APPS: dict[str, tuple[str, str]] = {
     "watch": ("microdial.apps.watch", "live terminal table of the dials on the broker"),
     "analyze": ("microdial.apps.analyze", "statistics, ruptures, repairs, figure and report for one session"),
     "analyze-course": ("microdial.apps.analyze_course", "ruptures and repairs across a treatment's sessions"),
+    "analyze-study": (
+        "microdial.apps.analyze_study",
+        "one row per dyad x session: congruence, ruptures, repairs",
+    ),
     "export": ("microdial.apps.export", "the per-second grid of a session as CSV and Parquet"),
     "player": ("microdial.apps.player", "play a video in the browser and follow its frames for media time"),
     "sim": ("microdial.apps.sim", "a simulated dial running the real firmware on a pseudo-terminal"),

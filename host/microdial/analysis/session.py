@@ -79,6 +79,7 @@ class SessionAnalysis(_Model):
     construct_name: str = DEFAULT_CONSTRUCT
     treatment: str | None = None
     participant: str | None = None
+    created: str | None = None
     quality: DataQuality | None = None
 
 
@@ -186,6 +187,7 @@ def analyse_folder(folder: Path, options: AnalyzeOptions | None = None) -> tuple
             "construct_name": meta.construct_name or DEFAULT_CONSTRUCT,
             "treatment": meta.treatment,
             "participant": meta.participant,
+            "created": meta.created,
             "quality": data_quality(session, grid),
         }
     )

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
 from microdial.analysis.grid import AnalysisError, GridOptions, build_grid
 from microdial.analysis.session import ordered
+from microdial.analysis.study import treatment_of
 from microdial.config import Options
 from microdial.store.format import META_FILE
 from microdial.store.reader import read_session
@@ -55,7 +56,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
     rated = rater.value[np.isfinite(rater.value)]
     if rated.size == 0:
         raise AnalysisError(f"{folder}: {rater.rater} rated no second, so the session has no score")
-    treatment = meta.treatment or folder.resolve().parent.name
+    treatment = treatment_of(folder, meta.treatment)
     return (
         treatment,
         f"{meta.created} {meta.session}",
