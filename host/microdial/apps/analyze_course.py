@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
+from microdial.analysis.course import (
+    CourseOptions,
+    Criterion,
+    SessionScore,
+    caseload,
+    markdown,
+    read_scores,
+    table_csv,
+)
 from microdial.analysis.grid import AnalysisError, GridOptions, build_grid
 from microdial.analysis.session import ordered
 from microdial.analysis.study import treatment_of
@@ -28,7 +35,9 @@ class CourseSettings(BaseSettings):
     role: str | None = Field(
         None, description="rater whose mean rating scores a session folder; none: client if present"
     )
-    criterion: Literal["sd", "rci"] = Field("sd", description="rupture threshold rule")
+    criterion: Criterion = Field(
+        "sd", description="rupture threshold rule: sd, stiles (2 SD), strauss (1 SD), gumz, rci"
+    )
     sd_factor: float = Field(1.0, gt=0, description="drop in SDs of the treatment's own scores")
     reliability: float | None = Field(
         None, ge=0, lt=1, description="the measure's reliability, for --criterion rci"
