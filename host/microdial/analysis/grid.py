@@ -7,13 +7,15 @@ Rules (also in docs/analysis.md):
   without one (no player known at that moment) add nothing. If no sample has one, the grid is on
   the session clock: ``host_time`` minus the session's first sample across all dials, so the
   raters stay aligned with each other.
-* Step function. A dial value holds from its sample until the next sample of the same dial. On the
-  media clock the held segment runs from the sample's media time to the next sample's media time;
-  when the next sample is a seek (``discontinuity``), jumps backwards, or the step is longer than
-  it could be on the host clock, the segment is the host-clock interval instead. A segment never
-  holds longer than ``max_hold`` seconds (or twice the dial's median sample interval, if longer:
-  1 Hz imports), so lost data becomes a gap rather than a held value.
-  The last sample holds for the dial's median sample interval.
+* Step function. A dial value holds from its sample until the next sample of the same dial, and
+  never longer than the hold: ``max_hold`` seconds (0.5), or the dial's median sample interval if
+  that is longer (a 1 Hz import holds each value one second, so a lost second stays a gap). On the
+  media clock the held segment runs from the sample's media time to the next sample's media time
+  when that is at most the host-clock step plus POSITION_STEP (0.25 s: players report their
+  position in steps) ahead; when the next sample is a seek (``discontinuity``), jumps backwards or
+  further ahead, the segment is the host-clock interval instead. Either way it ends at the hold.
+  A changes-only log (an import with ``changes_only`` in session.json) holds each value until the
+  next row, however long. The last sample holds for the dial's median sample interval.
 * Pauses. Segments that start while ``playback`` is ``paused``, ``seeking`` or ``no-player`` cover
   no media time, so a paused second is not counted twice and its dial turns while paused are
   ignored; the value at the pause carries on once playback resumes (it is the next segment).
