@@ -85,9 +85,10 @@ def answers(folder: Path) -> int | None:
         raise AnalysisError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
 
 
-def treatment_of(folder: Path, treatment: str | None) -> str:
-    """A session's treatment (dyad): session.json's, else the folder the session sits in."""
-    return treatment or folder.resolve().parent.name
+def treatment_of(folder: Path, treatment: str | None, participant: str | None = None) -> str:
+    """A session's treatment (dyad): session.json's treatment code, else its participant code, else
+    the folder the session sits in."""
+    return treatment or participant or folder.resolve().parent.name
 
 
 def study_row(folder: Path, analysis: SessionAnalysis) -> StudyRow:
@@ -95,7 +96,7 @@ def study_row(folder: Path, analysis: SessionAnalysis) -> StudyRow:
     c = pair.correlation if pair else None
     d = pair.discrepancy if pair else None
     return StudyRow(
-        treatment=treatment_of(folder, analysis.treatment),
+        treatment=treatment_of(folder, analysis.treatment, analysis.participant),
         participant=analysis.participant,
         session=analysis.session,
         session_number=0,

@@ -38,7 +38,9 @@ class AnalyzeSettings(BaseSettings):
         1.0, ge=0, description="a repair may end this many scale points below its level (one dial step)"
     )
     clip_seconds: int = Field(120, ge=1, description="clip length, seconds")
-    max_hold: float = Field(0.5, gt=0, description="longest a sample's value holds, seconds")
+    max_hold: float = Field(
+        0.5, gt=0, description="longest a sample's value holds, seconds (a slower dial: its own interval)"
+    )
     min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
 
     def options(self) -> AnalyzeOptions:

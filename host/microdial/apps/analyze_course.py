@@ -1,7 +1,7 @@
 """`microdial analyze-course SOURCE...`: session-to-session ruptures and repairs across a caseload.
 
 Each SOURCE is a session folder (its score is one rater's mean rating; its treatment is the
-`treatment` field of session.json, else the name of the folder it sits in) or a CSV of imported
+`treatment` code of session.json, else its `participant` code, else the name of the folder it sits in) or a CSV of imported
 questionnaire scores with columns treatment, session, score.
 """
 
@@ -65,7 +65,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
     rated = rater.value[np.isfinite(rater.value)]
     if rated.size == 0:
         raise AnalysisError(f"{folder}: {rater.rater} rated no second, so the session has no score")
-    treatment = treatment_of(folder, meta.treatment)
+    treatment = treatment_of(folder, meta.treatment, meta.participant)
     return (
         treatment,
         f"{meta.created} {meta.session}",
