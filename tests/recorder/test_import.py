@@ -346,3 +346,16 @@ def test_roles_must_match_the_rating_columns(tmp_path: Path) -> None:
     layout = ColumnLayout(time="t", values=["a", "b", "c"], low=0, high=10)
     with pytest.raises(RatingFileError, match="3 rated dimensions but 2 roles"):
         import_file("columns", source, session="R", role=["client", "therapist"], out=tmp_path, layout=layout)
+
+
+def test_changes_only_given_on_the_command_line(tmp_path: Path) -> None:
+    source = tmp_path / "steady.csv"
+    source.write_text("t,v\n" + "".join(f"{t},{t % 3}\n" for t in range(20)))  # regular: not detected
+    argv = ["import", "columns", str(source), "--session", "C", "--role", "client", "--out", str(tmp_path)]
+    assert main([*argv, "--time", "t", "--value", "v", "--scale", "0", "2"]) == 0
+    meta = SessionMeta.load(tmp_path / "C").dials["columns-steady"]
+    assert meta.imported is not None and meta.imported["changes_only"] is False
+    argv[4] = "D"
+    assert main([*argv, "--time", "t", "--value", "v", "--scale", "0", "2", "--changes-only"]) == 0
+    meta = SessionMeta.load(tmp_path / "D").dials["columns-steady"]
+    assert meta.imported is not None and meta.imported["changes_only"] is True
