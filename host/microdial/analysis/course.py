@@ -323,7 +323,8 @@ def side_by_side(report: CourseReport) -> list[str]:
         *[f"- {c.criterion}: {c.rule}" for c in report.side_by_side],
         f"- between-person SD (of the treatments' mean scores): {between}",
         "",
-        "Repair: a later session back at the pre-rupture level. Cells: ruptures, class.",
+        f"Repair: a later session back at the pre-rupture level (regaining {report.repair_fraction:g} of the drop). "
+        "Cells: ruptures, class.",
         "",
         "| treatment | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

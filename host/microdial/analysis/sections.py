@@ -72,9 +72,14 @@ def rupture_section(analysis: SessionAnalysis) -> Section:
             f"largest drop (at least {o.min_depth:g} points) below the pre-level, the mean of the {o.baseline} s "
             "before the window."
         )
+    regain = (
+        "a return to the pre-level"
+        if o.repair_fraction == 1
+        else f"regaining {o.repair_fraction:g} of the depth"
+    )
+    points = f"{o.repair_tolerance:g} scale point{'' if o.repair_tolerance == 1 else 's'}"
     rule += (
-        f" A repair is a return to the pre-level less {1 - o.repair_fraction:g} of the depth, within "
-        f"{o.repair_tolerance:g} scale points (a return to the same dial position counts). Windows are cut "
+        f" A repair is {regain}, within {points} (a return to the same dial position counts). Windows are cut "
         "at the session's edges and need half their seconds rated."
     )
     rows = []
