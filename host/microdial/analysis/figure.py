@@ -99,7 +99,7 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
         ticks = sorted(set(grid.scale_labels) | {low, high})
         ax.set_yticks(ticks)
         ax.set_yticklabels([f"{grid.scale_labels.get(t, '')} ({t:+d})".replace("(+0)", "(0)") for t in ticks])
-        ax.set_ylabel(analysis.construct_name)
+        ax.set_ylabel(analysis.construct_name, fontsize=11)
         ax.set_title(f"Session {analysis.session}: ruptures shaded; lanes: ruptures solid, repairs hatched")
         ax.grid(axis="x", color="0.9")
         if analysis.raters:
@@ -116,8 +116,8 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
         )
         fig.subplots_adjust(left=0.16, right=0.98, top=0.93, bottom=0.1)
         try:
-            fig.savefig(png)
-            fig.savefig(svg)
+            fig.savefig(png, bbox_inches="tight")
+            fig.savefig(svg, bbox_inches="tight")
         except OSError as err:
             raise AnalysisError(f"cannot write the figure to {png.parent}: {err}") from None
     finally:
