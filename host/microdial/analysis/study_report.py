@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from microdial.analysis import glossary
 from microdial.analysis.colours import OTHER_COLOURS, ROLE_COLOURS
@@ -82,6 +83,12 @@ def _spread(values: list[float]) -> str:
     return f"{fmt(float(np.mean(values)), 3)} ({fmt(sd, 3)}), {fmt(min(values), 3)}..{fmt(max(values), 3)}"
 
 
+def _slot_name(rows: list[StudyRow], slot: int) -> str:
+    """The rater in a slot by name when every session has the same one there (e.g. client)."""
+    names = {row.raters[slot].rater for row in rows if len(row.raters) > slot}
+    return names.pop() if len(names) == 1 else ("first", "second")[slot] + " rater"
+
+
 def draw(rows: list[StudyRow], path: Path) -> None:
     """Congruence r per session, one line per dyad; ruptures per session for each rater slot."""
     fig, (r_ax, rupture_ax) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), dpi=110)
@@ -112,9 +119,11 @@ def draw(rows: list[StudyRow], path: Path) -> None:
                 s=12,
                 color=colour,
                 alpha=0.6,
-                label=("first", "second")[slot] + " rater",
+                label=_slot_name(rows, slot),
             )
         rupture_ax.set_ylabel("ruptures")
+        rupture_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        rupture_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         rupture_ax.set_xlabel("session number within the dyad")
         rupture_ax.legend(loc="upper right", frameon=False, fontsize=7)
         fig.tight_layout()
