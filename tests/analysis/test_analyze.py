@@ -170,3 +170,26 @@ def test_a_dial_without_samples_is_reported_as_rating_nothing(tmp_path: Path) ->
     assert "therapist rated no second of this session" in result.notes
     assert result.pairs[0].correlation.r is None
     assert result.raters[0].seconds_rated == 300
+
+
+def test_rupture_mode_is_chosen_and_named(tmp_path: Path) -> None:
+    folder, _, _ = two_raters(tmp_path / "s")
+    assert (
+        main(["analyze", str(folder), "--no-figure", "--rupture-mode", "drop", "--repair-tolerance", "0"])
+        == 0
+    )
+    result = load_analysis(folder / "analysis.json")
+    assert result.settings["ruptures"] == {
+        "mode": "drop",
+        "k": 3,
+        "segment": 30,
+        "separation": 30,
+        "baseline": 60,
+        "lookback": 600,
+        "min_depth": 5.0,
+        "repair_fraction": 1.0,
+        "repair_tolerance": 0.0,
+    }
+    assert "Mode drop:" in (folder / "analysis.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["analyze", str(folder), "--no-figure", "--rupture-mode", "deepest"])

@@ -130,3 +130,59 @@ def test_bad_scores_give_one_line_errors(
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert main(["analyze-course", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_literature_criteria_side_by_side(tmp_path: Path) -> None:
+    """A: within SD 1.557, drops of 1.8 and 4; B: within SD 0.114, a drop of 0.3; the treatments'
+    means are 6.25 apart in SD (between-person SD), so Gumz et al.'s criterion finds no rupture."""
+    a, b = [5, 7, 7, 5.2, 7, 3, 7], [-3, -2.8, -3.1, -2.9, -3]
+    csv = tmp_path / "scores.csv"
+    csv.write_text(
+        "treatment,session,score\n"
+        + "".join(f"A,{i},{v}\n" for i, v in enumerate(a, start=1))
+        + "".join(f"B,{i},{v}\n" for i, v in enumerate(b, start=1))
+    )
+    assert main(["analyze-course", str(csv), "--out", str(tmp_path / "out"), "--criterion", "stiles"]) == 0
+    report = json.loads((tmp_path / "out" / "course.json").read_text())
+    between = np.std([np.mean(a), np.mean(b)], ddof=1)
+    assert report["between_sd"] == pytest.approx(between)
+    side = {c["criterion"]: c for c in report["side_by_side"]}
+    assert side["stiles"]["ruptures"] == {"A": 1, "B": 1}
+    assert side["strauss"]["ruptures"] == {"A": 2, "B": 1}
+    assert side["gumz"]["ruptures"] == {"A": 0, "B": 0}
+    assert side["stiles"]["classifications"] == {"A": "repaired rupture", "B": "unrepaired rupture"}
+    assert side["gumz"]["counts"]["no rupture"] == 2
+    # The chosen criterion is the main table's.
+    by_name = {t["treatment"]: t for t in report["treatments"]}
+    assert by_name["A"]["threshold"] == pytest.approx(2 * np.std(a, ddof=1))
+    assert [r["drop"] for r in by_name["A"]["ruptures"]] == [pytest.approx(4.0)]
+    md = (tmp_path / "out" / "course.md").read_text()
+    assert "Stiles et al., 2004" in md and "Strauss et al., 2006" in md and "Gumz et al., 2012" in md
+    assert "| A | 1, repaired rupture | 2, repaired rupture | 0, no rupture |" in md
+
+
+def test_session_folders_group_by_their_treatment_code(tmp_path: Path) -> None:
+    for i, (treatment, level) in enumerate([("T1", 20), ("T2", 10), ("T1", 21)], start=1):
+        folder = tmp_path / "all" / f"s{i}"
+        write_session(
+            folder, f"S{i}", [played("d1", "client", lambda t, lv=level: np.full_like(t, float(lv)), 30.0)]
+        )
+        meta = SessionMeta.load(folder)
+        meta.treatment, meta.created = treatment, f"2026-01-{i:02d}T10:00:00+00:00"
+        meta.save(folder)
+    assert (
+        main(
+            [
+                "analyze-course",
+                *[str(p) for p in sorted((tmp_path / "all").iterdir())],
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "o" / "course.json").read_text())
+    assert {t["treatment"]: [s["session"] for s in t["sessions"]] for t in report["treatments"]} == {
+        "T1": ["S1", "S3"],
+        "T2": ["S2"],
+    }

@@ -15,6 +15,7 @@ from microdial.analysis.grid import GridOptions, build_grid, grid_for
 from microdial.cli import main
 from microdial.errors import MicrodialError
 from microdial.store.format import SessionMeta
+from microdial.store.importers import ColumnLayout, import_file
 from microdial.store.reader import DialSamples
 from tests.analysis.sessions import HOST_T0, DialTrace, per_second, played, write_session
 
@@ -210,3 +211,48 @@ def test_one_sample_per_second_sources_fill_their_seconds(tmp_path: Path) -> Non
     slow = played("d1", "client", per_second(truth), 90.0, rate=1.0)
     value = grid_for(write_session(tmp_path / "s", "S9", [slow])).rater("client").value
     np.testing.assert_allclose(value, truth)
+
+
+def test_one_hz_data_leaves_a_missing_second_empty(tmp_path: Path) -> None:
+    """1 Hz ratings with the sample of second 4 lost: second 4 is a gap, not the value of second 3."""
+    times = np.array([0.0, 1, 2, 3, 5, 6, 7])
+    values = np.array([1, 2, 3, 4, 6, 7, 8])
+    trace = DialTrace("d1", "client", HOST_T0 + times, values, media_time=times.copy())
+    got = grid_for(write_session(tmp_path / "s", "S", [trace])).rater("client").value
+    np.testing.assert_array_equal(got, [1, 2, 3, 4, np.nan, 6, 7, 8])
+
+
+def test_a_value_never_holds_longer_than_max_hold_on_the_media_clock(tmp_path: Path) -> None:
+    """10 Hz samples with 0.7 s lost after 1.0 s: the value at 1.0 s covers 0.5 s of second 1."""
+    times = np.concatenate([np.arange(0.0, 1.05, 0.1), np.arange(1.7, 3.0, 0.1)])
+    trace = DialTrace("d1", "client", HOST_T0 + times, np.full(times.size, 10), media_time=times.copy())
+    series = grid_for(write_session(tmp_path / "s", "S", [trace])).rater("client")
+    assert series.coverage[1] == pytest.approx(0.5 + 0.3)
+
+
+def test_a_changes_only_log_holds_each_value_until_the_next_change(tmp_path: Path) -> None:
+    """A slider log with a row per change: 10 until 7.3 s, then 20 until 12 s, then alternating."""
+    times = [0.0, 7.3, 12.0, 12.5, 13.0, 16.0, 16.2, 20.0, 21.0, 30.0, 31.0]
+    values = [10, 20, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    source = tmp_path / "log.csv"
+    source.write_text("t,v\n" + "".join(f"{t},{v}\n" for t, v in zip(times, values, strict=True)))
+    layout = ColumnLayout(time="t", values=["v"], low=-50, high=50)
+    import_file("columns", source, session="L", role="client", out=tmp_path, layout=layout)
+    meta = SessionMeta.load(tmp_path / "L")
+    assert meta.dials["columns-log"].imported is not None
+    assert meta.dials["columns-log"].imported["changes_only"] is True  # detected
+    got = grid_for(tmp_path / "L").rater("client").value
+    np.testing.assert_allclose(got[:7], 10)
+    assert got[7] == pytest.approx(0.3 * 10 + 0.7 * 20)
+    np.testing.assert_allclose(got[8:12], 20)
+    np.testing.assert_allclose(got[21:30], 11)  # held nine seconds, to the next row
+    # Told it is a sampled trace, the same file keeps its gaps.
+    import_file(
+        "columns",
+        source,
+        session="M",
+        role="client",
+        out=tmp_path,
+        layout=layout.model_copy(update={"changes_only": False}),
+    )
+    assert np.isnan(grid_for(tmp_path / "M").rater("client").value[3])

@@ -4,6 +4,8 @@ time/rating tables (`columns`) with a tool's preamble above the header row."""
 
 from __future__ import annotations
 
+import csv
+import itertools
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -50,6 +52,12 @@ Second,Valence,Arousal,Button
 """
 
 
+def rows_of(folder: Path, dial: str) -> list[tuple[float, str, int]]:
+    """(media_time, value as written, seq) of an imported dial's samples file."""
+    with (folder / samples_file(dial)).open() as handle:
+        return [(float(r["media_time"]), r["value"], int(r["seq"])) for r in csv.DictReader(handle)]
+
+
 def xlsx(path: Path, rows: list[list[object]]) -> None:
     """A workbook laid out as MATLAB's xlswrite writes CARMA's: text in shared strings."""
     shared: list[str] = []
@@ -85,13 +93,9 @@ def test_carma_csv_into_a_session(tmp_path: Path) -> None:
     )
     (dial,) = SessionMeta.load(out / "S01").dials
     assert dial == "carma-S01_client"
-    samples = list(read_samples(out / "S01" / samples_file(dial)))
-    assert [(s.media_time, s.value, s.seq) for s in samples] == [
-        (1.0, -50, 0),
-        (2.0, 0, 1),
-        (4.0, 50, 3),
-        (5.0, 19, 4),
-    ]
+    # Whole values stay integers in the file; 37.5 on -100..100 is kept as mapped, 18.75, not 19.
+    assert rows_of(out / "S01", dial) == [(1.0, "-50", 0), (2.0, "0", 1), (4.0, "50", 3), (5.0, "18.75", 4)]
+    samples = list(itertools.islice(read_samples(out / "S01" / samples_file(dial)), 3))
     assert {s.role for s in samples} == {"client"} and samples[0].media == "S01.mp4"
     meta = SessionMeta.load(out / "S01").dials[dial]
     assert meta.source == "import:carma" and meta.samples == 4 and meta.lost_samples == 1
@@ -132,9 +136,9 @@ def test_darma_two_dimensions_and_buttons(tmp_path: Path) -> None:
     source.write_text(DARMA_CSV)
     dials = import_file("darma", source, session="S01", role="client", out=tmp_path, dial="c")
     assert dials == ["c-x", "c-y"]
-    x = [s.value for s in read_samples(tmp_path / "S01" / samples_file("c-x"))]
-    y = [s.value for s in read_samples(tmp_path / "S01" / samples_file("c-y"))]
-    assert x == [-50, 25, 0, 12] and y == [50, 0, -25, 12]
+    x = [float(v) for _, v, _ in rows_of(tmp_path / "S01", "c-x")]
+    y = [float(v) for _, v, _ in rows_of(tmp_path / "S01", "c-y")]
+    assert x == [-50, 25, 0, 12.5] and y == [50, 0, -25, 12.5]
     meta = SessionMeta.load(tmp_path / "S01")
     assert meta.roles == {"client": ["c-x", "c-y"]}
     assert meta.dials["c-y"].imported is not None and meta.dials["c-y"].imported["upper_label"] == "Arousal"
@@ -164,15 +168,11 @@ def test_columns_table_with_preamble_in_milliseconds(tmp_path: Path) -> None:
     assert main([*argv, *options, *scale]) == 0
     meta = SessionMeta.load(out / "S03")
     assert sorted(meta.dials) == ["continuum-P07-alliance", "continuum-P07-engagement"]
-    alliance = list(read_samples(out / "S03" / samples_file("continuum-P07-alliance")))
-    assert [(s.media_time, s.value, s.seq) for s in alliance] == [
-        (0.0, 0, 0),
-        (0.5, 6, 1),
-        (1.5, -12, 3),
-        (2.0, 50, 4),
-    ]
-    assert {s.player for s in alliance} == {"continuum"}
-    engagement = [s.value for s in read_samples(out / "S03" / samples_file("continuum-P07-engagement"))]
+    alliance = rows_of(out / "S03", "continuum-P07-alliance")
+    assert alliance == [(0.0, "0", 0), (0.5, "6.25", 1), (1.5, "-12.5", 3), (2.0, "50", 4)]
+    with (out / "S03" / samples_file("continuum-P07-alliance")).open() as handle:
+        assert {row["player"] for row in csv.DictReader(handle)} == {"continuum"}
+    engagement = [float(v) for _, v, _ in rows_of(out / "S03", "continuum-P07-engagement")]
     assert engagement == [5, 5, 10, 15]
     imported = meta.dials["continuum-P07-alliance"].imported
     assert imported is not None and imported["tool"] == "continuum" and imported["format"] == "columns"
@@ -267,3 +267,95 @@ def test_bad_files_give_one_line_and_write_nothing(
 
 def test_to_scale() -> None:
     assert [to_scale(v, 0, 10) for v in (-1, 0, 5, 10, 11)] == [-50, -50, 0, 50, 50]
+    # Kept as mapped, to 1e-6 points: a 9-step -100..100 scale gives 12.5, not 12 or 13.
+    assert to_scale(25, -100, 100) == 12.5 and to_scale(12.34, -50, 50) == 12.34
+
+
+CONTINUUM_CSV = """# app_version: 0.3.0
+# study_id: demo
+# dimensionality: 1D
+# media_reference: S05.mp4
+# sampling_mode: fixed_100hz
+# scale_lower_label: Weak
+# scale_upper_label: Strong
+# scale_axis_label: Working alliance
+# scale_min: -1
+# scale_max: 1
+# scale_steps: continuous
+# created_at: 2026-11-29T10:00:00Z
+# exported_at: 2026-11-29T11:00:00Z
+sample_index,media_time_s,value
+0,0,0.25
+1,0.01,0.2468
+2,0.02,-1
+"""
+
+
+def test_continuum_preset_reads_its_metadata_and_keeps_values(tmp_path: Path) -> None:
+    source = tmp_path / "S05_1D_ratings.csv"
+    source.write_text(CONTINUUM_CSV)
+    argv = [
+        "import",
+        "continuum",
+        str(source),
+        "--session",
+        "S05",
+        "--role",
+        "client",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*argv, "--treatment", "T3", "--participant", "P9"]) == 0
+    meta = SessionMeta.load(tmp_path / "S05")
+    (dial,) = meta.dials
+    assert rows_of(tmp_path / "S05", dial) == [(0.0, "12.5", 0), (0.01, "12.34", 1), (0.02, "-50", 2)]
+    imported = meta.dials[dial].imported
+    assert (
+        imported is not None and imported["scale_from"] == [-1.0, 1.0] and imported["format"] == "continuum"
+    )
+    assert (imported["lower_label"], imported["upper_label"]) == ("Weak", "Strong")
+    assert (meta.treatment, meta.participant, meta.construct_name) == ("T3", "P9", "Working alliance")
+    with (tmp_path / "S05" / samples_file(dial)).open() as handle:
+        assert {(r["media"], r["participant"]) for r in csv.DictReader(handle)} == {("S05.mp4", "P9")}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("utf-8-sig", "Zeit;Allianz;Therapeut\n0;12,5;-3\n1;13,75;-4\n"),
+        ("cp1252", "Zeit\tAllianz\tTherapeut\n0\t12,5\t-3\n1\t13,75\t-4\n"),
+        ("latin-1", "Zeit;Allianz;Therapeut\n0;12,5;-3\n1;13,75;-4\n"),
+        ("utf-8", "Zeit,Allianz,Therapeut\n0,12.5,-3\n1,13.75,-4\n"),
+    ],
+)
+def test_european_tables_and_a_role_per_column(tmp_path: Path, encoding: str, text: str) -> None:
+    source = tmp_path / "sitzung.csv"
+    # A cp1252/Latin-1 byte (é, ü) in the preamble would break a UTF-8 reader.
+    source.write_bytes(("Patientin: Zoé Müller\n\n" + text).encode(encoding))
+    argv = ["import", "columns", str(source), "--session", "E1", "--out", str(tmp_path), "--time", "Zeit"]
+    columns = ["--value", "Allianz", "--role", "client", "--value", "Therapeut", "--role", "therapist"]
+    assert main([*argv, *columns, "--scale", "-50", "50"]) == 0
+    meta = SessionMeta.load(tmp_path / "E1")
+    assert meta.roles == {"client": ["columns-sitzung-Allianz"], "therapist": ["columns-sitzung-Therapeut"]}
+    assert rows_of(tmp_path / "E1", "columns-sitzung-Allianz") == [(0.0, "12.5", 0), (1.0, "13.75", 1)]
+
+
+def test_roles_must_match_the_rating_columns(tmp_path: Path) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text("t,a,b,c\n0,1,2,3\n")
+    layout = ColumnLayout(time="t", values=["a", "b", "c"], low=0, high=10)
+    with pytest.raises(RatingFileError, match="3 rated dimensions but 2 roles"):
+        import_file("columns", source, session="R", role=["client", "therapist"], out=tmp_path, layout=layout)
+
+
+def test_changes_only_given_on_the_command_line(tmp_path: Path) -> None:
+    source = tmp_path / "steady.csv"
+    source.write_text("t,v\n" + "".join(f"{t},{t % 3}\n" for t in range(20)))  # regular: not detected
+    argv = ["import", "columns", str(source), "--session", "C", "--role", "client", "--out", str(tmp_path)]
+    assert main([*argv, "--time", "t", "--value", "v", "--scale", "0", "2"]) == 0
+    meta = SessionMeta.load(tmp_path / "C").dials["columns-steady"]
+    assert meta.imported is not None and meta.imported["changes_only"] is False
+    argv[4] = "D"
+    assert main([*argv, "--time", "t", "--value", "v", "--scale", "0", "2", "--changes-only"]) == 0
+    meta = SessionMeta.load(tmp_path / "D").dials["columns-steady"]
+    assert meta.imported is not None and meta.imported["changes_only"] is True

@@ -4,12 +4,17 @@ Scores: one alliance score per session, either a session folder's mean rating (t
 rater's per-second grid) or imported questionnaire scores (CSV: treatment, session, score).
 
 Rupture: a precipitous drop from one session to the next, s[i-1] - s[i] >= threshold, where the
-threshold is either
-  * "sd" (default): sd_factor (1.0) x the SD (n-1) of the treatment's own scores, which needs at
-    least three sessions (Stiles et al., 2004), or
+threshold is, by criterion,
+  * "sd" (default): sd_factor (1.0) x the SD (n-1) of the treatment's own scores (within-person SD),
+    which needs at least three sessions;
+  * "stiles": 2 within-person SDs (Stiles et al., 2004);
+  * "strauss": 1 within-person SD (Strauss et al., 2006);
+  * "gumz": the stricter (larger) of the within-person SD and the between-person SD, the SD (n-1) of
+    the treatments' mean scores across the caseload, which needs two treatments (Gumz et al., 2012);
   * "rci": a reliable change (Jacobson & Truax, 1991): 1.96 x norm_sd x sqrt(2 (1 - reliability)).
 Repair: a later session scoring at or above the pre-rupture level s[i-1] minus
-(1 - repair_fraction) of the drop.
+(1 - repair_fraction) of the drop (by default: a return to the pre-rupture level).
+The report shows the chosen criterion and, side by side, the three of the literature (LITERATURE).
 Treatment classes: "no rupture"; "repaired rupture" when at least one rupture was followed by a
 repair (a rupture-repair sequence); "unrepaired rupture" when there were ruptures but none was.
 """
@@ -20,7 +25,7 @@ import csv
 import io
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -31,8 +36,14 @@ from microdial.analysis.grid import AnalysisError
 
 Classification = Literal["no rupture", "unrepaired rupture", "repaired rupture"]
 CLASSES: tuple[Classification, ...] = ("no rupture", "unrepaired rupture", "repaired rupture")
-Criterion = Literal["sd", "rci"]
+Criterion = Literal["sd", "rci", "stiles", "strauss", "gumz"]
 Z_RELIABLE = 1.96
+# The session-to-session criteria of the published studies, shown side by side.
+LITERATURE: dict[Criterion, str] = {
+    "stiles": "a drop of at least 2 SD of the treatment's scores (Stiles et al., 2004)",
+    "strauss": "a drop of at least 1 SD of the treatment's scores (Strauss et al., 2006)",
+    "gumz": "a drop of at least the larger of the within- and between-person SD (Gumz et al., 2012)",
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,18 @@ class Treatment(BaseModel):
     note: str = ""
 
 
+class CriterionResult(BaseModel):
+    """One literature criterion applied to the whole caseload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    criterion: Criterion
+    rule: str
+    classifications: dict[str, Classification | None]  # treatment -> class
+    ruptures: dict[str, int]  # treatment -> ruptures
+    counts: dict[str, int]
+
+
 class CourseReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -95,6 +118,8 @@ class CourseReport(BaseModel):
     repair_fraction: float
     treatments: list[Treatment]
     counts: dict[str, int]
+    between_sd: float | None = None
+    side_by_side: list[CriterionResult] = []
 
 
 def read_scores(path: Path) -> dict[str, list[SessionScore]]:
@@ -137,22 +162,39 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def threshold(scores: list[float], options: CourseOptions) -> tuple[float | None, str]:
+def between_sd(treatments: dict[str, list[SessionScore]]) -> float | None:
+    """SD (n-1) of the treatments' mean scores: how much people differ (None with one treatment)."""
+    means = [float(np.mean([s.score for s in sessions])) for sessions in treatments.values() if sessions]
+    return float(np.std(means, ddof=1)) if len(means) > 1 else None
+
+
+def threshold(
+    scores: list[float], options: CourseOptions, between: float | None = None
+) -> tuple[float | None, str]:
     if options.criterion == "rci":
         if options.reliability is None or options.norm_sd is None:
             raise AnalysisError("the rci criterion needs --reliability and --norm-sd (the measure's SD)")
         return Z_RELIABLE * options.norm_sd * math.sqrt(2.0 * (1.0 - options.reliability)), ""
     if len(scores) < 3:
         return None, f"{len(scores)} sessions: the SD criterion needs at least 3"
-    sd = float(np.std(scores, ddof=1))
-    if sd == 0:
+    within = float(np.std(scores, ddof=1))
+    if options.criterion == "gumz":
+        if between is None:
+            return None, "one treatment: the between-person SD needs at least two"
+        limit = max(within, between)
+    else:
+        factor = {"stiles": 2.0, "strauss": 1.0}.get(options.criterion, options.sd_factor)
+        limit = factor * within
+    if limit == 0:
         return None, "every session has the same score: no drop can count"
-    return options.sd_factor * sd, ""
+    return limit, ""
 
 
-def course(name: str, sessions: list[SessionScore], options: CourseOptions) -> Treatment:
+def course(
+    name: str, sessions: list[SessionScore], options: CourseOptions, between: float | None = None
+) -> Treatment:
     scores = [s.score for s in sessions]
-    limit, note = threshold(scores, options)
+    limit, note = threshold(scores, options, between)
     if limit is None:
         # Identical scores cannot drop; too few sessions cannot be judged at all.
         classification: Classification | None = "no rupture" if len(scores) >= 3 else None
@@ -198,15 +240,36 @@ def course(name: str, sessions: list[SessionScore], options: CourseOptions) -> T
     )
 
 
-def caseload(treatments: dict[str, list[SessionScore]], options: CourseOptions) -> CourseReport:
-    if not treatments:
-        raise AnalysisError("no session scores given")
-    results = [course(name, sessions, options) for name, sessions in sorted(treatments.items())]
+def _tally(results: list[Treatment]) -> dict[str, int]:
     counts = Counter(t.classification for t in results if t.classification is not None)
     unclassified = sum(t.classification is None for t in results)
     tally: dict[str, int] = {c: counts.get(c, 0) for c in CLASSES}
     if unclassified:
         tally["unclassified"] = unclassified
+    return tally
+
+
+def caseload(treatments: dict[str, list[SessionScore]], options: CourseOptions) -> CourseReport:
+    if not treatments:
+        raise AnalysisError("no session scores given")
+    between = between_sd(treatments)
+    ordered = sorted(treatments.items())
+    results = [course(name, sessions, options, between) for name, sessions in ordered]
+    side_by_side = []
+    for criterion, rule in LITERATURE.items():
+        each = [
+            course(name, sessions, replace(options, criterion=criterion), between)
+            for name, sessions in ordered
+        ]
+        side_by_side.append(
+            CriterionResult(
+                criterion=criterion,
+                rule=rule,
+                classifications={t.treatment: t.classification for t in each},
+                ruptures={t.treatment: len(t.ruptures) for t in each},
+                counts=_tally(each),
+            )
+        )
     return CourseReport(
         criterion=options.criterion,
         sd_factor=options.sd_factor,
@@ -214,15 +277,19 @@ def caseload(treatments: dict[str, list[SessionScore]], options: CourseOptions) 
         norm_sd=options.norm_sd,
         repair_fraction=options.repair_fraction,
         treatments=results,
-        counts=tally,
+        counts=_tally(results),
+        between_sd=between,
+        side_by_side=side_by_side,
     )
 
 
 def markdown(report: CourseReport) -> str:
     if report.criterion == "sd":
         rule = f"a drop of at least {report.sd_factor:g} SD of the treatment's own session scores"
-    else:
+    elif report.criterion == "rci":
         rule = f"a reliable drop (1.96 x {report.norm_sd:g} x sqrt(2(1 - {report.reliability:g})))"
+    else:
+        rule = LITERATURE[report.criterion]
     lines = [
         "# microdial course analysis",
         "",
@@ -242,7 +309,40 @@ def markdown(report: CourseReport) -> str:
         lines.append(
             f"| {t.treatment} | {len(t.sessions)} | {limit} | {events or '–'} | {t.classification or t.note} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + side_by_side(report)) + "\n"
+
+
+def side_by_side(report: CourseReport) -> list[str]:
+    """The literature's criteria next to each other: ruptures and class per treatment under each."""
+    between = "–" if report.between_sd is None else f"{report.between_sd:.2f}"
+    names = [c.criterion for c in report.side_by_side]
+    lines = [
+        "",
+        "## The literature's criteria side by side",
+        "",
+        *[f"- {c.criterion}: {c.rule}" for c in report.side_by_side],
+        f"- between-person SD (of the treatments' mean scores): {between}",
+        "",
+        f"Repair: a later session back at the pre-rupture level (regaining {report.repair_fraction:g} of the drop). "
+        "Cells: ruptures, class.",
+        "",
+        "| treatment | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for t in report.treatments:
+        cells = [
+            f"{c.ruptures[t.treatment]}, {c.classifications[t.treatment] or 'unclassified'}"
+            for c in report.side_by_side
+        ]
+        lines.append(f"| {t.treatment} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| all: "
+        + ", ".join(CLASSES)
+        + " | "
+        + " | ".join(" / ".join(str(c.counts.get(k, 0)) for k in CLASSES) for c in report.side_by_side)
+        + " |"
+    )
+    return lines
 
 
 def table_csv(report: CourseReport) -> str:

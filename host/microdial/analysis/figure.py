@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from microdial.analysis.colours import colours
 from microdial.analysis.grid import AnalysisError, Grid
 from microdial.analysis.session import SessionAnalysis
 
-COLOURS = ("#1f5fa8", "#c2502a", "#2a8c4a", "#7a3fa0", "#8c6d1f")
 TICK_STEPS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -61,9 +61,13 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
             )
         sync_ax.grid(axis="x", color="0.9")
         seconds = grid.seconds + 0.5
+        palette = colours([r.role for r in analysis.raters])
         for i, rater in enumerate(analysis.raters):
-            colour = COLOURS[i % len(COLOURS)]
-            ax.plot(seconds, grid.rater(rater.rater).value, color=colour, lw=1.1, label=rater.rater)
+            colour = palette[rater.role]
+            # Two dials of one role share its colour; the second is dashed.
+            same_role = [r.rater for r in analysis.raters if r.role == rater.role]
+            style = "-" if same_role.index(rater.rater) == 0 else "--"
+            ax.plot(seconds, grid.rater(rater.rater).value, color=colour, lw=1.1, ls=style, label=rater.rater)
             lane = lanes - 1 - i
             for rupture in rater.ruptures:
                 ax.axvspan(rupture.onset, rupture.end, color=colour, alpha=0.12, lw=0)
@@ -76,8 +80,9 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
                     fontsize=8,
                     color=colour,
                 )
+                low_until = rupture.end if rupture.repair is None else rupture.repair.onset
                 lane_ax.broken_barh(
-                    [(rupture.onset, rupture.end - rupture.onset)], (lane + 0.15, 0.7), color=colour
+                    [(rupture.onset, max(1, low_until - rupture.onset))], (lane + 0.15, 0.7), color=colour
                 )
                 if rupture.repair is not None:
                     repair = rupture.repair
@@ -94,6 +99,7 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
         ticks = sorted(set(grid.scale_labels) | {low, high})
         ax.set_yticks(ticks)
         ax.set_yticklabels([f"{grid.scale_labels.get(t, '')} ({t:+d})".replace("(+0)", "(0)") for t in ticks])
+        ax.set_ylabel(analysis.construct_name, fontsize=11)
         ax.set_title(f"Session {analysis.session}: ruptures shaded; lanes: ruptures solid, repairs hatched")
         ax.grid(axis="x", color="0.9")
         if analysis.raters:
@@ -110,8 +116,8 @@ def draw(grid: Grid, analysis: SessionAnalysis, png: Path, svg: Path) -> None:
         )
         fig.subplots_adjust(left=0.16, right=0.98, top=0.93, bottom=0.1)
         try:
-            fig.savefig(png)
-            fig.savefig(svg)
+            fig.savefig(png, bbox_inches="tight")
+            fig.savefig(svg, bbox_inches="tight")
         except OSError as err:
             raise AnalysisError(f"cannot write the figure to {png.parent}: {err}") from None
     finally:

@@ -7,13 +7,15 @@ Rules (also in docs/analysis.md):
   without one (no player known at that moment) add nothing. If no sample has one, the grid is on
   the session clock: ``host_time`` minus the session's first sample across all dials, so the
   raters stay aligned with each other.
-* Step function. A dial value holds from its sample until the next sample of the same dial. On the
-  media clock the held segment runs from the sample's media time to the next sample's media time;
-  when the next sample is a seek (``discontinuity``), jumps backwards, or the step is longer than
-  it could be on the host clock, the segment is the host-clock interval instead. A segment never
-  holds longer than ``max_hold`` seconds (or twice the dial's median sample interval, if longer:
-  1 Hz imports), so lost data becomes a gap rather than a held value.
-  The last sample holds for the dial's median sample interval.
+* Step function. A dial value holds from its sample until the next sample of the same dial, and
+  never longer than the hold: ``max_hold`` seconds (0.5), or the dial's median sample interval if
+  that is longer (a 1 Hz import holds each value one second, so a lost second stays a gap). On the
+  media clock the held segment runs from the sample's media time to the next sample's media time
+  when that is at most the host-clock step plus POSITION_STEP (0.25 s: players report their
+  position in steps) ahead; when the next sample is a seek (``discontinuity``), jumps backwards or
+  further ahead, the segment is the host-clock interval instead. Either way it ends at the hold.
+  A changes-only log (an import with ``changes_only`` in session.json) holds each value until the
+  next row, however long. The last sample holds for the dial's median sample interval.
 * Pauses. Segments that start while ``playback`` is ``paused``, ``seeking`` or ``no-player`` cover
   no media time, so a paused second is not counted twice and its dial turns while paused are
   ignored; the value at the pause carries on once playback resumes (it is the next segment).
@@ -43,6 +45,8 @@ from microdial.store.format import SessionMeta
 from microdial.store.reader import DialSamples, FloatArray, Timeline, read_session
 
 IntArray = npt.NDArray[np.int64]
+
+POSITION_STEP = 0.25
 
 
 class AnalysisError(MicrodialError):
@@ -99,17 +103,18 @@ def _segments(
     else:
         host_step = np.empty(0)
         last_step = min(max_hold, 1.0)
-    # Slow sources (imported 1 Hz ratings) would otherwise hold each value for only part of its second.
-    hold = max(max_hold, 2.0 * last_step)
+    # A slow source (1 Hz imports) holds each value for its own interval, no longer.
+    hold = max(max_hold, last_step)
     host_step = np.minimum(np.append(host_step, last_step), hold)
     start = positions
     end = start + host_step
     if media_clock:
         nxt = np.append(positions[1:], np.nan)
         nxt_disc = np.append(samples.discontinuity[1:], True)
-        # A small tolerance keeps the player's own position steps (media vs host clock jitter).
-        follows = ~nxt_disc & (nxt >= start) & (nxt - start <= host_step + 0.25)
-        end = np.where(follows, nxt, end)
+        # A player reports its position in steps (up to POSITION_STEP apart): a value holds to the
+        # next sample's media time when that is that close ahead, and never beyond the hold.
+        follows = ~nxt_disc & (nxt >= start) & (nxt - start <= host_step + POSITION_STEP)
+        end = np.where(follows, np.minimum(nxt, start + hold), end)
     usable = ~samples.still & np.isfinite(start) & (end > start)
     return start[usable], end[usable], samples.value[usable]
 
@@ -137,6 +142,12 @@ def _accumulate(
     return weighted, covered, counts.astype(np.int64)
 
 
+def changes_only(meta: SessionMeta, dial: str) -> bool:
+    """Whether the dial's samples are a log written only when the value changed (store.importers)."""
+    known = meta.dials.get(dial)
+    return bool(known is not None and known.imported and known.imported.get("changes_only"))
+
+
 def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions | None = None) -> Grid:
     options = options or GridOptions()
     timeline = Timeline.of(dials)
@@ -145,7 +156,8 @@ def build_grid(meta: SessionMeta, dials: list[DialSamples], options: GridOptions
     for samples in dials:
         positions = timeline.place(samples.host_time, samples.media_time)
         if samples.host_time.size:
-            per_dial.append(_segments(samples, positions, media_clock, options.max_hold))
+            hold = math.inf if changes_only(meta, samples.dial) else options.max_hold
+            per_dial.append(_segments(samples, positions, media_clock, hold))
         else:
             per_dial.append((positions, positions, samples.value))
     ends = [float(end.max()) for _, end, _ in per_dial if end.size]

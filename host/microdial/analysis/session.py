@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from microdial.analysis import stats
-from microdial.analysis.grid import Grid, GridOptions
+from microdial.analysis.grid import Grid, GridOptions, build_grid
+from microdial.analysis.quality import DataQuality, data_quality
 from microdial.analysis.ruptures import Rupture, RuptureOptions, find_ruptures
+from microdial.store.reader import read_session
 
 # Client first, then therapist, so differences read client - therapist.
 ROLE_ORDER = ("client", "therapist")
+# What a session rated when session.json does not say (its construct_name).
+DEFAULT_CONSTRUCT = "Working alliance"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,11 @@ class SessionAnalysis(_Model):
     clips: list[Clip]
     notes: list[str]
     settings: dict[str, object]
+    construct_name: str = DEFAULT_CONSTRUCT
+    treatment: str | None = None
+    participant: str | None = None
+    created: str | None = None
+    quality: DataQuality | None = None
 
 
 def ordered(names: list[str]) -> list[str]:
@@ -164,3 +174,21 @@ def analyse(grid: Grid, options: AnalyzeOptions | None = None) -> SessionAnalysi
             "clip_seconds": options.clip_seconds,
         },
     )
+
+
+def analyse_folder(folder: Path, options: AnalyzeOptions | None = None) -> tuple[Grid, SessionAnalysis]:
+    """A session folder's grid and analysis, with its codes, construct and data quality."""
+    options = options or AnalyzeOptions()
+    session = read_session(folder)
+    grid = build_grid(session.meta, session.dials, options.grid)
+    meta = session.meta
+    analysis = analyse(grid, options).model_copy(
+        update={
+            "construct_name": meta.construct_name or DEFAULT_CONSTRUCT,
+            "treatment": meta.treatment,
+            "participant": meta.participant,
+            "created": meta.created,
+            "quality": data_quality(session, grid),
+        }
+    )
+    return grid, analysis

@@ -8,10 +8,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.grid import GridOptions, grid_for, write_grid
+from microdial.analysis.grid import GridOptions, write_grid
 from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
-from microdial.analysis.ruptures import RuptureOptions
-from microdial.analysis.session import AnalyzeOptions, analyse
+from microdial.analysis.ruptures import Mode, RuptureOptions
+from microdial.analysis.session import AnalyzeOptions, analyse_folder
 from microdial.config import Options
 
 
@@ -19,28 +19,43 @@ class AnalyzeSettings(BaseSettings):
     max_lag: int = Field(10, ge=0, description="lagged cross-correlation within ± this many seconds")
     window: int = Field(30, ge=3, description="windowed cross-correlation window, seconds")
     window_step: int = Field(5, ge=1, description="step between windows, seconds")
+    rupture_mode: Mode = Field(
+        "lowest",
+        description="lowest: the k lowest-rated windows (published method); drop: the k largest drops",
+    )
     ruptures: int = Field(3, ge=0, description="ruptures per rater, k")
     segment: int = Field(30, ge=1, description="rupture segment length, seconds")
     separation: int = Field(30, ge=0, description="minimum gap between rupture segments, seconds")
     baseline: int = Field(
         60, ge=1, description="preceding window a rupture's depth is measured against, seconds"
     )
+    lookback: int = Field(
+        600, ge=0, description="lowest mode: how far back the pre-rupture level is sought, seconds"
+    )
     min_depth: float = Field(5.0, ge=0, description="smallest drop that counts as a rupture, scale points")
     repair_fraction: float = Field(1.0, gt=0, le=1, description="share of the drop a repair must recover")
+    repair_tolerance: float = Field(
+        1.0, ge=0, description="a repair may end this many scale points below its level (one dial step)"
+    )
     clip_seconds: int = Field(120, ge=1, description="clip length, seconds")
-    max_hold: float = Field(0.5, gt=0, description="longest a sample's value holds, seconds")
+    max_hold: float = Field(
+        0.5, gt=0, description="longest a sample's value holds, seconds (a slower dial: its own interval)"
+    )
     min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
 
     def options(self) -> AnalyzeOptions:
         return AnalyzeOptions(
             grid=GridOptions(self.max_hold, self.min_coverage),
             ruptures=RuptureOptions(
+                mode=self.rupture_mode,
                 k=self.ruptures,
                 segment=self.segment,
                 separation=self.separation,
                 baseline=self.baseline,
+                lookback=self.lookback,
                 min_depth=self.min_depth,
                 repair_fraction=self.repair_fraction,
+                repair_tolerance=self.repair_tolerance,
             ),
             max_lag=self.max_lag,
             window=self.window,
@@ -65,8 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = OPTIONS.load(args).options()
     out_dir: Path = args.out or args.session_dir
-    grid = grid_for(args.session_dir, options.grid)
-    analysis = analyse(grid, options)
+    grid, analysis = analyse_folder(args.session_dir, options)
     written = write_grid(grid, out_dir)
     if args.cut is not None:
         from microdial.analysis.clips import cut

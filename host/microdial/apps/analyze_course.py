@@ -1,7 +1,7 @@
 """`microdial analyze-course SOURCE...`: session-to-session ruptures and repairs across a caseload.
 
 Each SOURCE is a session folder (its score is one rater's mean rating; its treatment is the
-`treatment` field of session.json, else the name of the folder it sits in) or a CSV of imported
+`treatment` code of session.json, else its `participant` code, else the name of the folder it sits in) or a CSV of imported
 questionnaire scores with columns treatment, session, score.
 """
 
@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.course import CourseOptions, SessionScore, caseload, markdown, read_scores, table_csv
+from microdial.analysis.course import (
+    CourseOptions,
+    Criterion,
+    SessionScore,
+    caseload,
+    markdown,
+    read_scores,
+    table_csv,
+)
 from microdial.analysis.grid import AnalysisError, GridOptions, build_grid
 from microdial.analysis.session import ordered
+from microdial.analysis.study import treatment_of
 from microdial.config import Options
 from microdial.store.format import META_FILE
 from microdial.store.reader import read_session
@@ -27,7 +35,9 @@ class CourseSettings(BaseSettings):
     role: str | None = Field(
         None, description="rater whose mean rating scores a session folder; none: client if present"
     )
-    criterion: Literal["sd", "rci"] = Field("sd", description="rupture threshold rule")
+    criterion: Criterion = Field(
+        "sd", description="rupture threshold rule: sd, stiles (2 SD), strauss (1 SD), gumz, rci"
+    )
     sd_factor: float = Field(1.0, gt=0, description="drop in SDs of the treatment's own scores")
     reliability: float | None = Field(
         None, ge=0, lt=1, description="the measure's reliability, for --criterion rci"
@@ -55,8 +65,7 @@ def session_score(folder: Path, role: str | None) -> tuple[str, str, SessionScor
     rated = rater.value[np.isfinite(rater.value)]
     if rated.size == 0:
         raise AnalysisError(f"{folder}: {rater.rater} rated no second, so the session has no score")
-    extra = meta.model_extra or {}
-    treatment = str(extra.get("treatment") or folder.resolve().parent.name)
+    treatment = treatment_of(folder, meta.treatment, meta.participant)
     return (
         treatment,
         f"{meta.created} {meta.session}",

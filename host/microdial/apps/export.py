@@ -13,7 +13,9 @@ from microdial.config import Options
 
 
 class ExportSettings(BaseSettings):
-    max_hold: float = Field(0.5, gt=0, description="longest a sample's value holds, seconds")
+    max_hold: float = Field(
+        0.5, gt=0, description="longest a sample's value holds, seconds (a slower dial: its own interval)"
+    )
     min_coverage: float = Field(0.5, gt=0, le=1, description="rated time a grid second needs, seconds")
 
 

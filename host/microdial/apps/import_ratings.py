@@ -1,4 +1,4 @@
-"""`microdial import`: bring CARMA, DARMA or any time/rating table into a session folder."""
+"""`microdial import`: bring CARMA, DARMA, Continuum or any time/rating table into a session folder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=FORMATS, help="the tool that wrote the file")
     parser.add_argument("file", type=Path, help="the exported .csv or .xlsx")
     parser.add_argument("--session", required=True, help="session code to add the ratings to")
-    parser.add_argument("--role", required=True, help="rater role, e.g. client or therapist")
+    parser.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="rater role, e.g. client or therapist; once per --value to give each column its own",
+    )
+    parser.add_argument("--treatment", help="treatment (dyad) code, kept in session.json")
+    parser.add_argument("--participant", help="participant code, kept in session.json and with the samples")
+    parser.add_argument(
+        "--changes-only",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the file has a row only when the value changed: hold each value until the next "
+        "(default: detected)",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("recordings"), help="recordings folder (default ./recordings)"
     )

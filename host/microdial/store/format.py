@@ -100,6 +100,11 @@ class SessionMeta(BaseModel):
     events_file: str = EVENTS_FILE
     # Rater role -> its dials, kept in step with `dials` by add_dial().
     roles: dict[str, list[str]] = Field(default_factory=dict)
+    # Which treatment (dyad) and participant the session belongs to, and what was rated (e.g.
+    # "Working alliance"): analyze-course and analyze-study group and label by them.
+    treatment: str | None = None
+    participant: str | None = None
+    construct_name: str | None = None
 
     def add_dial(self, dial: str, meta: DialMeta) -> None:
         self.dials[dial] = meta

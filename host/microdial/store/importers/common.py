@@ -1,9 +1,14 @@
 """What every importer shares: the rating file model, reading cells from .csv and .xlsx, the
-key,value header block CARMA and DARMA write, number parsing, and the mapping onto dialwire's scale."""
+key,value header block CARMA and DARMA write, number parsing, and the mapping onto dialwire's scale.
+
+Text tables are read as European labs write them too: UTF-8 (with or without a BOM), else cp1252,
+else Latin-1; `,`, `;` or tab between cells (tab, then `;`, when at least half the lines hold one);
+a decimal comma in a number ("12,5") read as a point."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import zipfile
@@ -11,12 +16,16 @@ from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import MicrodialError
+from microdial.model import Sample
 
-Format = Literal["carma", "darma", "columns"]
+Format = Literal["carma", "darma", "columns", "continuum"]
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+# A value is kept as mapped, to the grid's precision, not rounded to a whole dial position.
+DIGITS = 6
 SEPARATOR = "%%%%%%"
 
 
@@ -42,6 +51,19 @@ class RatingFile(BaseModel):
     time_of_rating: str | None = None
     series: list[Series]
     buttons: list[float] = []  # seconds at which the button went down
+    axis_label: str | None = None  # what was rated, when the file says (Continuum's scale_axis_label)
+
+
+class ImportedSample(Sample):
+    """A sample of another tool: its value is the mapped value, a whole number written as one (so
+    the recorder's integer columns stay integers) and any other kept as given."""
+
+    value: float  # type: ignore[assignment]
+
+    @field_validator("value")
+    @classmethod
+    def _whole(cls, value: float) -> float:
+        return int(value) if value.is_integer() else value
 
 
 class ColumnLayout(BaseModel):
@@ -56,21 +78,34 @@ class ColumnLayout(BaseModel):
     tool: str | None = None
     lower_label: str | None = None
     upper_label: str | None = None
+    # None: detected (changes_only_log); True: a row only when the value changed, held until the next.
+    changes_only: bool | None = None
 
 
 def number(cell: str, where: str) -> float:
     try:
         return float(cell)
     except ValueError:
+        if re.fullmatch(r"[-+]?\d*,\d+", cell):
+            return float(cell.replace(",", "."))
         raise RatingFileError(f"{where}: {cell!r} is not a number") from None
 
 
-def to_scale(value: float, low: float, high: float) -> int:
-    """A value of the source scale low..high, mapped linearly onto dialwire's and rounded."""
+def to_scale(value: float, low: float, high: float) -> float:
+    """A value of the source scale low..high, mapped linearly onto dialwire's (to 1e-6 points)."""
     if high <= low:
         raise RatingFileError(f"scale {low}..{high} is empty")
     scaled = VALUE_MIN + (value - low) / (high - low) * (VALUE_MAX - VALUE_MIN)
-    return max(VALUE_MIN, min(VALUE_MAX, round(scaled)))
+    return max(float(VALUE_MIN), min(float(VALUE_MAX), round(scaled, DIGITS)))
+
+
+def changes_only_log(times: list[float], values: list[float]) -> bool:
+    """A log written only when the value changed: at least 10 rows, no two in a row alike, and
+    steps far from regular (the longest over twice the median), as a sampled trace never is."""
+    if len(values) < 10 or any(a == b for a, b in itertools.pairwise(values)):
+        return False
+    steps = sorted(b - a for a, b in itertools.pairwise(times))
+    return steps[-1] > 2 * steps[len(steps) // 2] > 0
 
 
 # -- reading cells ------------------------------------------------------------------------
@@ -84,10 +119,35 @@ def rows(path: Path) -> list[list[str]]:
         return _xlsx_rows(path)
     if path.suffix.lower() == ".xls":
         raise RatingFileError(f"{path}: old .xls workbooks cannot be read; save it as .xlsx or .csv")
+    return split(text_lines(path), path)
+
+
+def text_lines(path: Path) -> list[str]:
+    """A text file's lines, in the first of ENCODINGS that decodes it."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return [[cell.strip() for cell in row] for row in csv.reader(handle)]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RatingFileError(f"cannot read {path}: {err.strerror}") from None
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding).splitlines()
+        except UnicodeDecodeError:
+            continue
+    raise RatingFileError(f"cannot read {path}: not text")  # unreachable: Latin-1 decodes any byte
+
+
+def delimiter(lines: list[str]) -> str:
+    filled = [line for line in lines if line.strip()]
+    for candidate in ("\t", ";"):
+        if filled and sum(candidate in line for line in filled) * 2 >= len(filled):
+            return candidate
+    return ","
+
+
+def split(lines: list[str], path: Path) -> list[list[str]]:
+    try:
+        return [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter(lines))]
+    except csv.Error as err:
         raise RatingFileError(f"cannot read {path}: {err}") from None
 
 
