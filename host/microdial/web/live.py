@@ -19,10 +19,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from microdial.errors import ConfigError
-from microdial.model import Code, DialEvent, DialStatus, Sample, parse_samples
+from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import MqttError, mqtt_client
-from microdial.mqtt.topics import parse_topic, subscription
+from microdial.mqtt.presence import Presence
+from microdial.mqtt.topics import parse_daemon_topic, parse_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,26 @@ class LiveState:
         self.status_changed = False
         self.t0: float | None = None
         self.bad_payloads = 0
+        self._presence = Presence()
 
     def handle(self, topic: str, payload: bytes) -> None:
+        daemon = parse_daemon_topic(topic)
         parts = parse_topic(topic)
-        if parts is None or self.session not in (None, parts.session):
+        session = parts.session if parts is not None else daemon.session if daemon is not None else None
+        if session is None or self.session not in (None, session):
             return
         try:
-            if parts.channel == "samples":
+            if daemon is not None:
+                # A daemon's will: its dials read offline until it publishes their statuses again.
+                for status in self._presence.daemon(DaemonStatus.model_validate_json(payload)):
+                    self._trace(status.dial, status.role).status = status
+                    self.status_changed = True
+            elif parts is None:
+                return
+            elif parts.channel == "samples":
                 self._samples(parse_samples(payload))
             elif parts.channel == "status":
-                status = DialStatus.model_validate_json(payload)
+                status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._trace(status.dial, status.role).status = status
                 self.status_changed = True
             else:
