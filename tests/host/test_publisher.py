@@ -70,7 +70,7 @@ async def test_a_draining_spool_does_not_hold_back_another_dials_fresh_samples(
 ) -> None:
     """Dial A starts with 50 000 samples spooled by an earlier run; dial B's fresh samples, one
     change every 10 ms, reach a subscriber within BOUND of being put while A drains."""
-    bound = 0.25  # seconds; measured on a loaded 2-core machine: p50 ~2 ms, max ~ tens of ms
+    bound = 0.25  # seconds; measured on a shared, loaded 2-core machine: p50 5.8 ms, max 58 ms
     backlog = Spool(tmp_path / "A")
     backlog.append([sample("A", seq).model_dump_json().encode() for seq in range(50_000)])
     subscriber = Subscriber(mosquitto)
