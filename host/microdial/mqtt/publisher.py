@@ -152,6 +152,10 @@ class MqttPublisher:
                     self._status_topic, self._status("offline"), qos=self.options.qos_status, retain=True
                 )
         except MqttError as err:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Leaving the connection on a cancel can fail too; that must not swallow the cancel.
+                raise asyncio.CancelledError from err
             if not connected and self.protocol == "auto" and _refused_protocol(err):
                 log.info("broker %s does not speak MQTT 5; using 3.1.1", self.address.url)
                 self.protocol = "3.1.1"
