@@ -9,14 +9,17 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from microdial.daemon import publishing
 from microdial.embedded_broker import MosquittoProcess
-from microdial.model import Sample, parse_samples
+from microdial.model import DaemonStatus, DialStatus, Sample, parse_samples
 from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions
 from microdial.mqtt.spool import Spool
-from microdial.mqtt.topics import subscription
+from microdial.mqtt.topics import daemon_topic, dial_topic, subscription
+from microdial.recorder import Recorder
+from microdial.web.live import LiveState
 from tests.host.support import wait_for
 
 
@@ -133,3 +136,61 @@ async def test_three_dials_keep_order_and_lose_nothing_across_a_broker_restart(
     for dial in dials:
         unique = list(dict.fromkeys(subscriber.seqs(dial)))  # a batch in flight at the drop may repeat
         assert unique == list(range(seq)), dial
+
+
+async def test_a_subscription_made_while_connected_is_made_at_once(mosquitto: MosquittoProcess) -> None:
+    publisher = MqttPublisher(mosquitto.address, "S1", "test-daemon")
+    async with publishing(publisher):
+        await wait_for(lambda: publisher.connected, what="the connection")
+        listener = publisher.listen("microdial/v1/S1/cmd", qos=0)
+        await asyncio.wait_for(listener.ready.wait(), 5)
+        await publisher.publish("microdial/v1/S1/cmd", b"hello", qos=1)
+        assert await asyncio.wait_for(listener.messages.get(), 5) == b"hello"
+
+
+def status(state: str = "online", daemon: str | None = "lab-pc-3") -> bytes:
+    return (
+        DialStatus(
+            dial="AB12",
+            role="client",
+            session="S1",
+            state=state,
+            host_time=1.8e9,
+            daemon=daemon,  # type: ignore[arg-type]
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+WILL = DaemonStatus(daemon="lab-pc-3", session="S1", state="offline").model_dump_json().encode()
+BACK = (
+    DaemonStatus(daemon="lab-pc-3", session="S1", state="online", host_time=1.8e9).model_dump_json().encode()
+)
+
+
+@pytest.mark.parametrize("will_first", [False, True], ids=["status-first", "will-first"])
+def test_readers_take_a_dial_as_offline_while_its_daemon_is(tmp_path: Path, will_first: bool) -> None:
+    """SPEC 3.2, as the recorder and the live view read it, whichever retained message comes first."""
+    status_topic = dial_topic("S1", "AB12", "status")
+    messages = [(status_topic, status()), (daemon_topic("S1", "lab-pc-3"), WILL)]
+    recorder, live = Recorder(tmp_path), LiveState(None)
+    for topic, payload in reversed(messages) if will_first else messages:
+        recorder.handle(topic, payload)
+        live.handle(topic, payload)
+    assert recorder.sessions["S1"].dial("AB12", "client").meta.state == "offline"
+    trace_status = live.dials["AB12"].status
+    assert trace_status is not None and trace_status.state == "offline"
+    # Back: the daemon says so first, then publishes its dials' statuses again.
+    for topic, payload in [(daemon_topic("S1", "lab-pc-3"), BACK), (status_topic, status())]:
+        recorder.handle(topic, payload)
+        live.handle(topic, payload)
+    assert recorder.sessions["S1"].dial("AB12", "client").meta.state == "online"
+    trace_status = live.dials["AB12"].status
+    assert trace_status is not None and trace_status.state == "online"
+    # A dial of another daemon, or of none, is not touched by this daemon's will.
+    live.handle(status_topic, status(daemon=None))
+    live.handle(daemon_topic("S1", "lab-pc-3"), WILL)
+    trace_status = live.dials["AB12"].status
+    assert trace_status is not None and trace_status.state == "online"
+    recorder.close()

@@ -71,6 +71,7 @@ class MqttPublisher:
         self._running = False
         self._stopped = asyncio.Event()
         self._status_topic = daemon_topic(session, self.daemon)
+        self._subscribing: set[asyncio.Task[None]] = set()  # listen() while connected
 
     # -- what the daemon's parts call ---------------------------------------------------
     def sink(self, dial: str, spool: Spool | None = None) -> MqttSink:
@@ -91,7 +92,11 @@ class MqttPublisher:
 
     def listen(self, topic: str, qos: int) -> Listener:
         """Messages on topic (an exact topic, no wildcards), subscribed again after each reconnect."""
-        listener = self._listeners.setdefault(topic, Listener(topic, qos))
+        listener = self._listeners.get(topic)
+        if listener is None:
+            listener = self._listeners[topic] = Listener(topic, qos)
+            if self._client is not None:
+                self._subscribing.add(asyncio.create_task(self._subscribe(self._client, listener)))
         return listener
 
     async def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
@@ -185,6 +190,19 @@ class MqttPublisher:
             sink.attach(client)
         for listener in self._listeners.values():
             listener.ready.set()
+
+    async def _subscribe(self, client: MqttClient, listener: Listener) -> None:
+        try:
+            await client.subscribe(listener.topic, qos=listener.qos)
+        except MqttError as err:
+            log.debug("subscribing to %s: %s; again after reconnecting", listener.topic, err)
+        else:
+            if self._client is client:
+                listener.ready.set()
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._subscribing.discard(task)
 
     async def _serve(self, client: MqttClient) -> None:
         """Until close() (return) or the connection is lost or hangs (MqttError)."""
