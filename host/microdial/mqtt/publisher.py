@@ -179,17 +179,16 @@ class MqttPublisher:
         return False
 
     async def _online(self, client: MqttClient) -> None:
+        """The daemon's status first, then every dial resumes, then the subscriptions are made again."""
         await client.publish(
             self._status_topic, self._status("online"), qos=self.options.qos_status, retain=True
         )
-        for listener in self._listeners.values():
-            await client.subscribe(listener.topic, qos=listener.qos)
         self._lost.clear()
-        self._client = client
+        self._client = client  # from here listen() subscribes by itself
         for sink in list(self._sinks.values()):
             sink.attach(client)
-        for listener in self._listeners.values():
-            listener.ready.set()
+        for listener in list(self._listeners.values()):
+            await self._subscribe(client, listener)
 
     async def _subscribe(self, client: MqttClient, listener: Listener) -> None:
         try:

@@ -180,6 +180,8 @@ class MqttSink(Sink):
         return self._dropped
 
     async def flush(self, timeout: float) -> bool:
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
@@ -191,9 +193,11 @@ class MqttSink(Sink):
 
         What could not be published stays in the spool for the next daemon.
         """
+        deadline = time.monotonic() + timeout
+        flushed = await self.flush(timeout)  # the samples first: "offline" is the dial's last word
         if self._status is not None:
             self.put_status(self._status.model_copy(update={"state": "offline", "host_time": time.time()}))
-        flushed = await self.flush(timeout)
+            flushed = await self.flush(max(0.0, deadline - time.monotonic())) and flushed
         if self._on_close is not None:
             self._on_close(self)
         self.detach()

@@ -82,19 +82,13 @@ class LiveState:
 
     def handle(self, topic: str, payload: bytes) -> None:
         daemon = parse_daemon_topic(topic)
+        if daemon is not None and self.session in (None, daemon.session):
+            self._daemon(topic, payload)
         parts = parse_topic(topic)
-        session = parts.session if parts is not None else daemon.session if daemon is not None else None
-        if session is None or self.session not in (None, session):
+        if parts is None or self.session not in (None, parts.session):
             return
         try:
-            if daemon is not None:
-                # A daemon's will: its dials read offline until it publishes their statuses again.
-                for status in self._presence.daemon(DaemonStatus.model_validate_json(payload)):
-                    self._trace(status.dial, status.role).status = status
-                    self.status_changed = True
-            elif parts is None:
-                return
-            elif parts.channel == "samples":
+            if parts.channel == "samples":
                 self._samples(parse_samples(payload))
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
@@ -105,6 +99,18 @@ class LiveState:
         except ValidationError as err:
             self.bad_payloads += 1
             log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
+
+    def _daemon(self, topic: str, payload: bytes) -> None:
+        """A daemon's will: its dials read offline until it publishes their statuses again."""
+        try:
+            daemon = DaemonStatus.model_validate_json(payload)
+        except ValidationError as err:
+            self.bad_payloads += 1
+            log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
+            return
+        for status in self._presence.daemon(daemon):
+            self._trace(status.dial, status.role).status = status
+            self.status_changed = True
 
     def _trace(self, dial: str, role: str) -> DialTrace:
         trace = self.dials.get(dial)
