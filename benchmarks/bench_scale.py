@@ -38,7 +38,7 @@ import aiomqtt
 
 from dialwire import Framer, encode
 from microdial.embedded_broker import MosquittoProcess
-from microdial.mqtt.client import MqttClient
+from microdial.mqtt.client import ClientOptions, MqttError, mqtt_client
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -244,22 +244,16 @@ async def run_outage(dials: int, outage: float, rate_hz: float) -> dict[str, flo
         async def collect() -> None:
             while True:
                 try:
-                    # MqttClient writes the subscriber's acknowledgements from the loop itself;
-                    # plain aiomqtt registers a writer from paho's callback, which races the
-                    # socket's close when the broker goes and logs "Bad file descriptor".
-                    async with MqttClient(
-                        "127.0.0.1",
-                        broker.port,
-                        identifier="bench-outage",
-                        clean_session=False,
-                        max_queued_incoming_messages=0,
-                    ) as client:
+                    # Through our own client, which writes the subscriber's acknowledgements
+                    # safely while the broker goes away (plain aiomqtt logged "Bad file descriptor").
+                    options = ClientOptions(identifier="bench-outage", persistent=True)
+                    async with mqtt_client(broker.address, options) as client:
                         await client.subscribe("microdial/v1/OUTAGE/+/samples", qos=1)
                         async for message in client.messages:
                             assert isinstance(message.payload, bytes)
                             for sample in json.loads(message.payload)["samples"]:
                                 seqs.setdefault(sample["dial"], []).append(sample["seq"])
-                except aiomqtt.MqttError:
+                except MqttError:
                     await asyncio.sleep(0.2)
 
         collecting = asyncio.create_task(collect())
