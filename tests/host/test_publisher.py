@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import threading
 import time
@@ -194,3 +195,33 @@ def test_readers_take_a_dial_as_offline_while_its_daemon_is(tmp_path: Path, will
     trace_status = live.dials["AB12"].status
     assert trace_status is not None and trace_status.state == "online"
     recorder.close()
+
+
+async def test_a_clean_exit_delivers_then_marks_dials_then_the_daemon_offline(
+    mosquitto: MosquittoProcess,
+) -> None:
+    publisher = MqttPublisher(mosquitto.address, "S1", "test-daemon")
+    async with publishing(publisher):
+        sink = publisher.sink("AB12")
+        sink.put_status(DialStatus.model_validate_json(status()))
+        sink.put_samples([sample("AB12", seq) for seq in range(10)])
+        assert await sink.close(10)
+    assert not publisher.connected
+    retained: dict[str, str] = {}
+    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    subscriber.on_message = lambda client, userdata, message: retained.__setitem__(
+        message.topic, json.loads(message.payload)["state"]
+    )
+    subscriber.connect("127.0.0.1", mosquitto.port)
+    subscriber.subscribe(subscription("S1"), qos=1)
+    subscriber.loop_start()
+    try:
+        await wait_for(lambda: len(retained) == 2, what="the retained statuses")
+    finally:
+        subscriber.loop_stop()
+        subscriber.disconnect()
+    assert retained == {
+        dial_topic("S1", "AB12", "status"): "offline",
+        daemon_topic("S1", "test-daemon"): "offline",
+    }
+    assert sink.published == 10
