@@ -23,7 +23,7 @@ from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, p
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
-from microdial.mqtt.topics import parse_daemon_topic, parse_topic, subscription
+from microdial.mqtt.topics import DaemonTopic, parse_daemon_topic, parse_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,13 @@ class LiveState:
         self._presence = Presence()
 
     def handle(self, topic: str, payload: bytes) -> None:
-        daemon = parse_daemon_topic(topic)
-        if daemon is not None and self.session in (None, daemon.session):
-            self._daemon(topic, payload)
-        parts = parse_topic(topic)
+        parts = parse_topic(topic) or parse_daemon_topic(topic)
         if parts is None or self.session not in (None, parts.session):
             return
         try:
-            if parts.channel == "samples":
+            if isinstance(parts, DaemonTopic):
+                self._daemon(DaemonStatus.model_validate_json(payload))
+            elif parts.channel == "samples":
                 self._samples(parse_samples(payload))
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
@@ -100,14 +99,8 @@ class LiveState:
             self.bad_payloads += 1
             log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
 
-    def _daemon(self, topic: str, payload: bytes) -> None:
+    def _daemon(self, daemon: DaemonStatus) -> None:
         """A daemon's will: its dials read offline until it publishes their statuses again."""
-        try:
-            daemon = DaemonStatus.model_validate_json(payload)
-        except ValidationError as err:
-            self.bad_payloads += 1
-            log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
-            return
         for status in self._presence.daemon(daemon):
             self._trace(status.dial, status.role).status = status
             self.status_changed = True
