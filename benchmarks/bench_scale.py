@@ -11,7 +11,7 @@ loop's poll) at least once per period, 100 times a second at 100 Hz. Fewer waits
 saturated: it then takes whatever CPU it is given and batches more per message, so its CPU
 share says how busy the machine is rather than what the load costs.
 
-    python benchmarks/bench_scale.py [--dials 8 32 64] [--seconds 20]
+    python benchmarks/bench_scale.py [--dials 8 32 64 128] [--duration 20]
     python benchmarks/bench_scale.py --dials 8 --outage 600    # broker down 10 minutes mid-run
 
 With --outage, the broker is stopped for that long after a warm-up and started again; the
@@ -134,7 +134,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, float]:
-    with MosquittoProcess(persistence=False) as broker, tempfile.TemporaryDirectory() as tmp:
+    # $SYS every second: the broker counts the daemon's connections itself.
+    broker_config = ["allow_anonymous true", "sys_interval 1"]
+    with (
+        MosquittoProcess(persistence=False, listener=broker_config) as broker,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        assert broker.process is not None
         link_dir = Path(tmp)
         generator = subprocess.Popen(
             [sys.executable, __file__, "--generate", str(link_dir), str(dials), str(rate_hz), str(seconds)],
@@ -146,14 +152,19 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
         daemon = start_daemon(link_dir, broker, "SCALE", profile=profile)
         seqs: dict[str, list[int]] = {}
         messages = 0
+        connected: list[int] = []
         async with aiomqtt.Client("127.0.0.1", broker.port, max_queued_incoming_messages=0) as client:
             await client.subscribe("microdial/v1/SCALE/+/samples", qos=1)
+            await client.subscribe("$SYS/broker/clients/connected")
 
             async def collect() -> None:
                 nonlocal messages
                 async for message in client.messages:
-                    messages += 1
                     assert isinstance(message.payload, bytes)
+                    if str(message.topic).startswith("$SYS"):
+                        connected.append(int(message.payload) - 1)  # not this subscriber
+                        continue
+                    messages += 1
                     for sample in json.loads(message.payload)["samples"]:
                         seqs.setdefault(sample["dial"], []).append(sample["seq"])
 
@@ -163,9 +174,11 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
                 generator.kill()
                 raise SystemExit(f"the daemon exited with status {daemon.returncode}")
             cpu_start, wall_start, waits_start = cpu_seconds(daemon.pid), time.monotonic(), waits(daemon.pid)
+            broker_start = cpu_seconds(broker.process.pid)
             received_start, messages_start = sum(len(s) for s in seqs.values()), messages
             await asyncio.sleep(seconds - 4.0)
             cpu_end, wall_end, waits_end = cpu_seconds(daemon.pid), time.monotonic(), waits(daemon.pid)
+            broker_end = cpu_seconds(broker.process.pid)
             received_end, messages_end = sum(len(s) for s in seqs.values()), messages
             sent = json.loads(await asyncio.to_thread(generator.stdout.readline))  # type: ignore[union-attr]
             await asyncio.sleep(2.0)  # the tail drains
@@ -183,9 +196,18 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
         duplicates += len(got) - len(unique)
         out_of_order += sum(1 for a, b in itertools.pairwise(got) if b < a)
         lost += sum(1 for seq in range(min(got), count) if seq not in unique)
+    samples, published = received_end - received_start, max(1, messages_end - messages_start)
+    broker_per_message = (broker_end - broker_start) / published
     return {
         "dials": dials,
-        "rate": (received_end - received_start) / (wall_end - wall_start),
+        "rate": samples / (wall_end - wall_start),
+        # The daemon's CPU per sample over Mosquitto's per message it took in and passed on:
+        # both machines' speed cancels out.
+        "relative": ((cpu_end - cpu_start) / max(1, samples)) / broker_per_message
+        if broker_per_message
+        else 0.0,
+        "broker_cpu": (broker_end - broker_start) / (wall_end - wall_start) * 100,
+        "connections": max(connected, default=-1),
         "per_message": (received_end - received_start) / max(1, messages_end - messages_start),
         "cpu": (cpu_end - cpu_start) / (wall_end - wall_start) * 100,
         "waits": (waits_end - waits_start) / (wall_end - wall_start),
@@ -222,10 +244,9 @@ async def run_outage(dials: int, outage: float, rate_hz: float) -> dict[str, flo
         async def collect() -> None:
             while True:
                 try:
-                    # microdial's client writes the subscriber's acknowledgements from the loop
-                    # itself; plain aiomqtt registers a writer from paho's callback, which races
-                    # the socket's close when the broker goes and logs "Bad file descriptor".
-                    options = ClientOptions(identifier="bench-outage", protocol="3.1.1", persistent=True)
+                    # Through our own client, which writes the subscriber's acknowledgements
+                    # safely while the broker goes away (plain aiomqtt logged "Bad file descriptor").
+                    options = ClientOptions(identifier="bench-outage", persistent=True)
                     async with mqtt_client(broker.address, options) as client:
                         await client.subscribe("microdial/v1/OUTAGE/+/samples", qos=1)
                         async for message in client.messages:
@@ -289,7 +310,9 @@ async def main(args: argparse.Namespace) -> None:
             f"{result['dials']:3d} dials × {args.rate:.0f} Hz: {result['rate']:8.0f} samples/s through the daemon "
             f"({result['per_message']:.1f} per message), daemon CPU {result['cpu']:5.1f} % of one core, lost {result['lost']}, duplicates {result['duplicates']}, "
             f"out of order {result['out_of_order']} (of {result['sent']} sent); the daemon waited for input "
-            f"{result['waits']:.0f} times/s ({args.rate:.0f}/s or more: not saturated)",
+            f"{result['waits']:.0f} times/s ({args.rate:.0f}/s or more: not saturated); daemon CPU per sample / "
+            f"Mosquitto CPU per message {result['relative']:.2f} (Mosquitto {result['broker_cpu']:.1f} % of one core); "
+            f"broker connections of the daemon {result['connections']:.0f}",
             flush=True,
         )
 
@@ -300,7 +323,7 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser()
     parser.add_argument("--dials", type=int, nargs="+", default=[8, 32, 64])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", "--duration", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--outage", type=float, default=0.0, help="stop the broker this many seconds mid-run")
     asyncio.run(main(parser.parse_args()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -14,18 +13,26 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from microdial.daemon import mqtt_sinks, serve
+from microdial.daemon import mqtt_sinks, publishing, serve
 from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.transports.serial import SerialTransport
 from microdial.embedded_broker import MosquittoProcess
-from microdial.model import DialStatus, parse_samples
+from microdial.model import DaemonStatus, DialStatus, parse_samples
+from microdial.mqtt.presence import Presence
+from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions
-from microdial.mqtt.topics import dial_topic, subscription
+from microdial.mqtt.topics import dial_topic, parse_daemon_topic, subscription
 from microdial.recorder import RecorderSettings, record
 from microdial.store.format import SessionMeta, samples_file
 from tests.host.support import csv_rows, make_dial, wait_for
 
 FAST = RunnerOptions(reopen_min=0.05, reopen_max=0.2, status_interval=0.3)
+
+
+async def serve_on(publisher: MqttPublisher, runners: list[DialRunner], stop: asyncio.Event) -> None:
+    """serve() with the runners' sinks on publisher's connection, closed after them, as the daemon does."""
+    async with publishing(publisher):
+        await serve(runners, stop)
 
 
 class Collector:
@@ -72,6 +79,7 @@ async def test_sim_daemon_mosquitto_recorder_every_sample_once_in_order(
     await asyncio.wait_for(ready.wait(), 10)
     dials = {role: make_dial(role, seed=i, rate_hz=100) for i, role in enumerate(("client", "therapist"))}
     runners = []
+    publisher = MqttPublisher(mosquitto.address, session_code, "test-daemon")
     for role, (dial, _) in dials.items():
         path = dial.start()
         runners.append(
@@ -79,12 +87,12 @@ async def test_sim_daemon_mosquitto_recorder_every_sample_once_in_order(
                 lambda path=path: SerialTransport(path),
                 session_code,
                 role,  # type: ignore[misc]
-                mqtt_sinks(mosquitto.address, MqttOptions()),
+                mqtt_sinks(publisher),
                 options=FAST,
             )
         )
     stop = asyncio.Event()
-    daemon = asyncio.create_task(serve(runners, stop))
+    daemon = asyncio.create_task(serve_on(publisher, runners, stop))
     try:
         await wait_for(lambda: all(r.decoder.samples >= 300 for r in runners), 20, "300 samples per dial")
         for runner, (dial, sent) in zip(runners, dials.values(), strict=True):
@@ -139,15 +147,14 @@ async def test_broker_restart_mid_session_loses_nothing_and_keeps_order(
     await asyncio.wait_for(collector.ready.wait(), 10)
     dial, sent = make_dial("client", rate_hz=100)
     path = dial.start()
+    publisher = MqttPublisher(
+        mosquitto.address, session_code, "test-daemon", MqttOptions(reconnect_min=0.05, reconnect_max=0.3)
+    )
     runner = DialRunner(
-        lambda: SerialTransport(path),
-        session_code,
-        "client",
-        mqtt_sinks(mosquitto.address, MqttOptions(reconnect_min=0.05, reconnect_max=0.3)),
-        options=FAST,
+        lambda: SerialTransport(path), session_code, "client", mqtt_sinks(publisher), options=FAST
     )
     stop = asyncio.Event()
-    daemon = asyncio.create_task(serve([runner], stop))
+    daemon = asyncio.create_task(serve_on(publisher, [runner], stop))
     try:
         await wait_for(lambda: len(collector.seqs.get("client", [])) >= 100, 15, "samples before the restart")
         await asyncio.sleep(1.2)  # past one autosave, so the broker has the collector's session on disk
@@ -208,16 +215,30 @@ async def test_status_is_retained_and_the_last_will_marks_the_dial_offline(
         topic = dial_topic(session_code, dial.device_id, "status")
 
         async def retained_state() -> str:
+            """The dial's state as a reader takes it from what the broker retains (SPEC 3.2):
+            its own status, offline while the daemon that carries it is."""
+            presence = Presence()
+            state = "unknown"
             async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
-                await client.subscribe(topic, qos=1)
-                async for message in client.messages:
-                    assert isinstance(message.payload, bytes)
-                    return str(json.loads(message.payload)["state"])
-            raise AssertionError("unreachable")
+                await client.subscribe(subscription(session_code), qos=1)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.3):
+                        async for message in client.messages:
+                            assert isinstance(message.payload, bytes)
+                            if parse_daemon_topic(str(message.topic)) is not None:
+                                for status in presence.daemon(
+                                    DaemonStatus.model_validate_json(message.payload)
+                                ):
+                                    state = status.state
+                            elif str(message.topic) == topic:
+                                status = presence.status(DialStatus.model_validate_json(message.payload))
+                                assert status.daemon is not None
+                                state = status.state
+            return state
 
         for _ in range(100):
             with contextlib.suppress(TimeoutError):
-                if await asyncio.wait_for(retained_state(), 0.5) == "online":
+                if await asyncio.wait_for(retained_state(), 1.0) == "online":
                     break
         else:
             raise AssertionError("no retained online status")

@@ -1,4 +1,4 @@
-"""The daemon: every dial found, each in its own task, into the MQTT sinks; supervised and stopped cleanly."""
+"""The daemon: every dial found, each in its own task, into one MQTT connection; supervised and stopped cleanly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +24,8 @@ from microdial.errors import BrokerUnreachable, TransportError
 from microdial.model import Code
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
 from microdial.mqtt.control import Controller
-from microdial.mqtt.sink import MqttOptions, MqttSink
+from microdial.mqtt.publisher import MqttPublisher
+from microdial.mqtt.sink import MqttOptions
 from microdial.mqtt.spool import Spool, SpoolError
 from microdial.players import open_player
 from microdial.players.base import PlayerClock
@@ -90,6 +92,13 @@ class DaemonSettings(BaseSettings):
         description="samples taken while the broker is unreachable wait here, per session and dial, across restarts",
     )
     spool_max_mb: int = Field(512, ge=1, description="largest the spool grows, MB")
+    daemon_id: Code | None = Field(
+        None,
+        description="the daemon's name in MQTT (default: the host name); two daemons of one session on one host need different ones",
+    )
+    max_inflight: int = Field(
+        20, ge=1, description="QoS 1/2 messages unacknowledged at once; at most the broker's Receive Maximum"
+    )
 
     def broker_address(self) -> BrokerAddress:
         address = BrokerAddress.parse(self.broker)
@@ -106,6 +115,7 @@ class DaemonSettings(BaseSettings):
             qos_samples=self.qos_samples,
             qos_status=self.qos_status,
             qos_events=self.qos_events,
+            max_inflight=self.max_inflight,
         )
 
 
@@ -124,12 +134,27 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "microdial"
 
 
+@asynccontextmanager
+async def publishing(publisher: MqttPublisher, flush_timeout: float = 10.0) -> AsyncIterator[MqttPublisher]:
+    """The daemon's one broker connection, kept while inside; on leaving, what is pending is
+    delivered (within flush_timeout), the daemon marked offline and the connection closed."""
+    task = asyncio.create_task(publisher.run())
+    try:
+        yield publisher
+    finally:
+        if not await publisher.close(flush_timeout):
+            log.error("daemon: not everything was delivered before exit; the spools keep the rest")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def mqtt_sinks(
-    address: BrokerAddress,
-    options: MqttOptions,
+    publisher: MqttPublisher,
     spool_dir: Path | None = None,
     spool_max_bytes: int = 512 << 20,
 ) -> Callable[[DialKey], Sink]:
+    """Each dial's channel on the publisher's connection, with its spool (per session and dial)."""
+
     def make(key: DialKey) -> Sink:
         spool = None
         if spool_dir is not None:
@@ -145,7 +170,7 @@ def mqtt_sinks(
             log.info(
                 "dial %s: %d samples spooled by an earlier run will be published first", key.dial, len(spool)
             )
-        return MqttSink(address, key.session, key.dial, options, spool)
+        return publisher.sink(key.dial, spool)
 
     return make
 
@@ -229,14 +254,6 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
             "no %s dial found yet: plug in a dial (with microdial firmware); waiting", settings.transport
         )
     runners: list[DialRunner] = []
-    discover = discoverer(
-        discovery,
-        settings.session,
-        RoleMap(settings.dials, settings.rater),
-        mqtt_sinks(address, settings.mqtt_options(), settings.spool_dir, settings.spool_max_mb << 20),
-        player,
-        RunnerOptions(sync_interval=settings.sync_interval),
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -248,16 +265,28 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
         address.url,
         settings.player,
     )
-    controller = Controller(address, settings.session, runners, player, settings.command_token)
-    background = [asyncio.create_task(controller.run())]
-    if player is not None:
-        background.append(asyncio.create_task(player.run()))
-    if show_status:
-        background.append(asyncio.create_task(StatusLine(runners, sys.stderr).run()))
-    try:
-        await serve(runners, stop, discover=discover, scan_interval=settings.scan_interval)
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+    publisher = MqttPublisher(address, settings.session, settings.daemon_id, settings.mqtt_options())
+    async with publishing(publisher):
+        discover = discoverer(
+            discovery,
+            settings.session,
+            RoleMap(settings.dials, settings.rater),
+            mqtt_sinks(publisher, settings.spool_dir, settings.spool_max_mb << 20),
+            player,
+            RunnerOptions(sync_interval=settings.sync_interval),
+        )
+        controller = Controller(publisher, settings.session, runners, player, settings.command_token)
+        background = [asyncio.create_task(controller.run())]
+        if player is not None:
+            background.append(asyncio.create_task(player.run()))
+        if show_status:
+            background.append(asyncio.create_task(StatusLine(runners, sys.stderr).run()))
+        try:
+            # serve() delivers each dial's pending samples and marks it offline; leaving
+            # publishing() then marks the daemon offline and disconnects.
+            await serve(runners, stop, discover=discover, scan_interval=settings.scan_interval)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     return 0

@@ -18,10 +18,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from microdial.backoff import Backoff
-from microdial.model import DialEvent, DialStatus, Sample, parse_samples
+from microdial.model import DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.client import ClientOptions, MqttError, mqtt_client
-from microdial.mqtt.topics import parse_topic, subscription
+from microdial.mqtt.presence import Presence
+from microdial.mqtt.topics import DaemonTopic, parse_daemon_topic, parse_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class LiveState:
         self.status_changed = False
         self.t0: float | None = None
         self.bad_payloads = 0
+        self._presence = Presence()
         # Whether the broker is reachable now (pages show it).
         self.connected = False
 
@@ -66,14 +68,16 @@ class LiveState:
         self.status_changed = True
 
     def handle(self, topic: str, payload: bytes) -> None:
-        parts = parse_topic(topic)
+        parts = parse_topic(topic) or parse_daemon_topic(topic)
         if parts is None or self.session not in (None, parts.session):
             return
         try:
-            if parts.channel == "samples":
+            if isinstance(parts, DaemonTopic):
+                self._daemon(DaemonStatus.model_validate_json(payload))
+            elif parts.channel == "samples":
                 self._samples(parse_samples(payload))
             elif parts.channel == "status":
-                status = DialStatus.model_validate_json(payload)
+                status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._trace(status.dial, status.role).status = status
                 self.status_changed = True
             else:
@@ -81,6 +85,12 @@ class LiveState:
         except ValidationError as err:
             self.bad_payloads += 1
             log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
+
+    def _daemon(self, daemon: DaemonStatus) -> None:
+        """A daemon's will: its dials read offline until it publishes their statuses again."""
+        for status in self._presence.daemon(daemon):
+            self._trace(status.dial, status.role).status = status
+            self.status_changed = True
 
     def _trace(self, dial: str, role: str) -> DialTrace:
         trace = self.dials.get(dial)

@@ -88,12 +88,24 @@ class DialStatus(_Payload):
     participant: Code | None = None
     state: DialState
     host_time: float
+    # The daemon whose connection carries this dial: while its DaemonStatus says offline, so is the dial.
+    daemon: Code | None = None
     firmware: str | None = None
     protocol: int | None = None
     input: str | None = None
     rate_hz: int | None = None
     counters: Counters = Counters()
     sync: SyncState | None = None
+
+
+class DaemonStatus(_Payload):
+    """A daemon's presence, retained; the will of its one broker connection sets state offline."""
+
+    daemon: Code
+    session: Code
+    state: Literal["online", "offline"]
+    # When the daemon wrote it; null in the will, which the broker publishes at a time it alone knows.
+    host_time: float | None = None
 
 
 EventKind = Literal["button", "connect", "disconnect", "reset", "gap", "device-error", "session"]

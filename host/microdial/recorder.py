@@ -27,10 +27,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from microdial.errors import RecordingError
-from microdial.model import Code, DialEvent, DialStatus, Sample, parse_samples
+from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
-from microdial.mqtt.topics import parse_topic, subscription
+from microdial.mqtt.presence import Presence
+from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
 from microdial.store.writer import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Recorder:
         # Retained statuses of sessions with nothing else yet: the broker keeps them for every
         # session ever run, and they alone must not make a folder.
         self._held: dict[str, list[DialStatus]] = {}
+        self._presence = Presence()
 
     def _session(self, session: str) -> SessionRecord:
         record = self.sessions.get(session)
@@ -82,6 +84,9 @@ class Recorder:
         return record
 
     def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> None:
+        if parse_daemon_topic(topic) is not None:
+            self._daemon(topic, payload, retained)
+            return
         parts = parse_topic(topic)
         # "." and ".." pass the code pattern but would name a folder outside the session's.
         if parts is None or parts.session in (".", "..") or self.session not in (None, parts.session):
@@ -93,7 +98,7 @@ class Recorder:
                 and parts.session not in self.sessions
                 and not (self.out / parts.session).exists()
             ):
-                status = DialStatus.model_validate_json(payload)
+                status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._check(parts.session, parts.dial, [status])
                 held = self._held.setdefault(parts.session, [])
                 held[:] = [s for s in held if s.dial != status.dial] + [status]
@@ -105,7 +110,7 @@ class Recorder:
                 self._check(parts.session, parts.dial, samples)
                 self._session(parts.session).on_samples(parts.dial, samples)
             elif parts.channel == "status":
-                status = DialStatus.model_validate_json(payload)
+                status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._check(parts.session, parts.dial, [status])
                 self._session(parts.session).on_status(status)
             else:
@@ -120,6 +125,21 @@ class Recorder:
                 return
             self._session(parts.session).note(
                 time.time(), "bad-payload", f"{parts.channel}: {reason}", dial=parts.dial
+            )
+
+    def _daemon(self, topic: str, payload: bytes, retained: bool) -> None:
+        """A daemon's will marks its dials offline: their statuses are taken again as offline."""
+        try:
+            daemon = DaemonStatus.model_validate_json(payload)
+        except ValidationError as err:
+            self.bad_payloads += 1
+            log.warning("ignored a bad payload on %s: %s", topic, err.errors()[0]["msg"])
+            return
+        for status in self._presence.daemon(daemon):
+            self.handle(
+                dial_topic(status.session, status.dial, "status"),
+                status.model_dump_json().encode(),
+                retained=retained,
             )
 
     @staticmethod

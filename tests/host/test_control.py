@@ -15,6 +15,7 @@ from microdial.device.transports.serial import SerialTransport
 from microdial.embedded_broker import MosquittoProcess
 from microdial.model import CommandReply
 from microdial.mqtt.control import Controller
+from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.sim.rater import SteadyRater
 from microdial.sinks.memory import MemorySink
@@ -47,8 +48,13 @@ async def rig(mosquitto: MosquittoProcess, session: str, token: str | None = Non
         lambda key: sink,
         options=RunnerOptions(status_interval=0.2),
     )
-    controller = Controller(mosquitto.address, session, [runner], token=token)
-    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(controller.run())]
+    publisher = MqttPublisher(mosquitto.address, session, "test-daemon")
+    controller = Controller(publisher, session, [runner], token=token)
+    tasks = [
+        asyncio.create_task(runner.run()),
+        asyncio.create_task(publisher.run()),
+        asyncio.create_task(controller.run()),
+    ]
     try:
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             await client.subscribe(reply_topic(session), qos=1)

@@ -6,21 +6,27 @@ Dials are the firmware simulator on pseudo-terminals, found through their --link
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from microdial.config import load_settings
-from microdial.daemon import DaemonSettings, discoverer, serve
+from microdial.daemon import DaemonSettings, discoverer, mqtt_sinks, publishing, serve
 from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import DialEntry, RoleMap
 from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.stamp import DialKey
 from microdial.device.transports.base import Receiver, Transport
 from microdial.device.transports.serial import SerialTransport
+from microdial.embedded_broker import MosquittoProcess
 from microdial.errors import ConfigError
-from microdial.model import Sample
+from microdial.model import CommandReply, Sample
+from microdial.mqtt.control import Controller
+from microdial.mqtt.publisher import MqttPublisher
+from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.sinks.base import Sink
 from microdial.sinks.memory import MemorySink
 from tests.host.support import make_dial, wait_for
@@ -205,3 +211,55 @@ def test_settings_from_the_environment_take_a_qos(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MICRODIAL_DAEMON_QOS_SAMPLES", "3")
     with pytest.raises(ConfigError, match="qos_samples"):
         load_settings(DaemonSettings, "daemon", {})
+
+
+async def test_a_daemon_with_three_dials_holds_one_broker_connection(session_code: str) -> None:
+    """Counted by the broker itself ($SYS, published every second here): the three dials and
+    control share one connection, and commands are still answered on it."""
+    broker = MosquittoProcess(listener=["allow_anonymous true", "sys_interval 1"])
+    broker.start()
+    dials = [make_dial(seed=i)[0] for i in range(3)]
+    paths = [dial.start() for dial in dials]
+    publisher = MqttPublisher(broker.address, session_code, "test-daemon")
+    runners = [
+        DialRunner(
+            lambda p=p: SerialTransport(p), session_code, f"dial{i}", mqtt_sinks(publisher), options=FAST
+        )  # type: ignore[misc]
+        for i, p in enumerate(paths)
+    ]
+    controller = Controller(publisher, session_code, runners)
+    stop = asyncio.Event()
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as observer, publishing(publisher):
+            daemon = asyncio.create_task(serve(runners, stop, scan_interval=0.05))
+            control = asyncio.create_task(controller.run())
+            await observer.subscribe("$SYS/broker/clients/connected")
+            await observer.subscribe(reply_topic(session_code), qos=1)
+            await wait_for(lambda: all(r.sink is not None and r.sink.published > 50 for r in runners))
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            await observer.publish(
+                command_topic(session_code),
+                json.dumps({"id": "one", "command": "session", "action": "mark"}),
+                qos=1,
+            )
+            counts, reply = [], None
+            async with asyncio.timeout(10):
+                async for message in observer.messages:
+                    assert isinstance(message.payload, bytes)
+                    if str(message.topic) == reply_topic(session_code):
+                        reply = CommandReply.model_validate_json(message.payload)
+                    else:
+                        counts.append(int(message.payload))
+                    if reply is not None and len(counts) >= 2:
+                        break
+            stop.set()
+            await daemon
+            control.cancel()
+            await asyncio.gather(control, return_exceptions=True)
+    finally:
+        for dial in dials:
+            dial.stop()
+        broker.close()
+    assert reply is not None and reply.ok and "3 dials" in reply.detail
+    assert counts[-1] == 2  # the observer and the daemon
+    assert publisher.connects == 1

@@ -1,4 +1,5 @@
-"""The MQTT sink against real brokers: MQTT 5 on Mosquitto, 3.1.1 on amqtt, TLS with a lab CA and passwords."""
+"""A dial's channel on the daemon's connection against real brokers: MQTT 5 on Mosquitto, 3.1.1 on amqtt,
+TLS with a lab CA and passwords."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -14,6 +17,7 @@ import paho.mqtt.client as mqtt
 from microdial.embedded_broker import MosquittoProcess, amqtt_broker
 from microdial.model import Sample, parse_samples
 from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.topics import dial_topic
 
@@ -31,26 +35,37 @@ def sample(seq: int) -> Sample:
     )
 
 
-async def deliver(address: BrokerAddress, options: MqttOptions, count: int = 20) -> MqttSink:
-    sink = MqttSink(address, "S1", "AB12", options)
-    task = asyncio.create_task(sink.run())
+@asynccontextmanager
+async def channel(
+    address: BrokerAddress, options: MqttOptions
+) -> AsyncIterator[tuple[MqttPublisher, MqttSink]]:
+    """Dial AB12's channel on a publisher's connection, kept while inside."""
+    publisher = MqttPublisher(address, "S1", "test-daemon", options)
+    task = asyncio.create_task(publisher.run())
     try:
-        for seq in range(count):
-            sink.put_samples([sample(seq)])
-        assert await sink.flush(15)
+        yield publisher, publisher.sink("AB12")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    return sink
+
+
+async def deliver(
+    address: BrokerAddress, options: MqttOptions, count: int = 20
+) -> tuple[MqttPublisher, MqttSink]:
+    async with channel(address, options) as (publisher, sink):
+        for seq in range(count):
+            sink.put_samples([sample(seq)])
+        assert await sink.flush(15)
+    return publisher, sink
 
 
 async def test_mosquitto_gets_mqtt_5(mosquitto: MosquittoProcess) -> None:
-    sink = await deliver(mosquitto.address, MqttOptions())
-    assert (sink.protocol, sink.published) == ("5", 20)
+    publisher, sink = await deliver(mosquitto.address, MqttOptions())
+    assert (publisher.protocol, sink.published) == ("5", 20)
 
 
 async def test_qos_0_samples_leave_without_acknowledgements(mosquitto: MosquittoProcess) -> None:
-    sink = await deliver(mosquitto.address, MqttOptions(qos_samples=0, batch_window=0), count=50)
+    _, sink = await deliver(mosquitto.address, MqttOptions(qos_samples=0, batch_window=0), count=50)
     assert (sink.published, sink.queued) == (50, 0)
 
 
@@ -64,9 +79,7 @@ async def test_a_batch_the_broker_leaves_unacknowledged_goes_again_after_reconne
     received: list[int] = []
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
         await subscriber.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
-        sink = MqttSink(mosquitto.address, "S1", "AB12", options)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with channel(mosquitto.address, options) as (publisher, sink):
             sink.put_samples([sample(0)])
             assert await sink.flush(5)
             mosquitto.process.send_signal(signal.SIGSTOP)
@@ -77,23 +90,20 @@ async def test_a_batch_the_broker_leaves_unacknowledged_goes_again_after_reconne
             finally:
                 mosquitto.process.send_signal(signal.SIGCONT)
             assert await sink.flush(10)
-            assert sink.connects >= 2
+            assert publisher.connects >= 2
             async for message in subscriber.messages:
                 assert isinstance(message.payload, bytes)
                 received += [s.seq for s in parse_samples(message.payload)]
                 if set(received) >= {0, 1, 2}:
                     break
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert list(dict.fromkeys(received)) == [0, 1, 2]  # a batch sent twice may arrive twice
 
 
 async def test_amqtt_falls_back_to_3_1_1_even_when_not_told() -> None:
     async with amqtt_broker() as embedded:
         unknown = BrokerAddress(host=embedded.host, port=embedded.port)  # as if it were someone else's broker
-        sink = await deliver(unknown, MqttOptions(publish_timeout=1.0))
-    assert (sink.protocol, sink.published) == ("3.1.1", 20)
+        publisher, sink = await deliver(unknown, MqttOptions(publish_timeout=1.0))
+    assert (publisher.protocol, sink.published) == ("3.1.1", 20)
 
 
 async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +117,7 @@ async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ig
         "127.0.0.1", broker.port, username="lab", password="dial-s3cret", tls_context=context
     ) as client:
         await client.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
-        sink = await deliver(address, MqttOptions(ca_file=ca))
+        _, sink = await deliver(address, MqttOptions(ca_file=ca))
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
             received += parse_samples(message.payload)
@@ -120,15 +130,11 @@ async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ig
 async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type: ignore[no-untyped-def]
     broker, ca = tls_broker
     address = BrokerAddress.parse(f"mqtts://lab:wrong@127.0.0.1:{broker.port}")
-    sink = MqttSink(address, "S1", "AB12", MqttOptions(ca_file=ca, reconnect_min=0.05, reconnect_max=0.1))
-    task = asyncio.create_task(sink.run())
-    try:
+    options = MqttOptions(ca_file=ca, reconnect_min=0.05, reconnect_max=0.1)
+    async with channel(address, options) as (_, sink):
         sink.put_samples([sample(0)])
         assert not await sink.flush(1.5)
         assert (sink.queued, sink.published, sink.connected) == (1, 0, False)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProcess) -> None:
@@ -145,23 +151,20 @@ async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProc
     subscriber.connect("127.0.0.1", mosquitto.port)
     subscriber.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
     subscriber.loop_start()
-    sink = MqttSink(mosquitto.address, "S1", "AB12", MqttOptions(batch_window=0.02))
-    task = asyncio.create_task(sink.run())
     try:
-        assert subscribed.wait(5)
-        sink.put_samples([sample(1)])
-        assert await sink.flush(5)
-        assert [s.seq for s in parse_samples(received.get(timeout=5))] == [1]
-        sink.put_samples([sample(2).model_copy(update={"value": sample(1).value})])
-        time.sleep(0.2)  # blocks the loop: the repeat waits for its window
-        assert received.empty()
-        sink.put_samples([sample(3), sample(4)])  # a change: all three leave together, at once
-        batch = received.get(timeout=1.0)  # blocks the loop too
-        assert [s.seq for s in parse_samples(batch)] == [2, 3, 4]
-        assert await sink.flush(5)
-        assert sink.published == 4
+        async with channel(mosquitto.address, MqttOptions(batch_window=0.02)) as (_, sink):
+            assert subscribed.wait(5)
+            sink.put_samples([sample(1)])
+            assert await sink.flush(5)
+            assert [s.seq for s in parse_samples(received.get(timeout=5))] == [1]
+            sink.put_samples([sample(2).model_copy(update={"value": sample(1).value})])
+            time.sleep(0.2)  # blocks the loop: the repeat waits for its window
+            assert received.empty()
+            sink.put_samples([sample(3), sample(4)])  # a change: all three leave together, at once
+            batch = received.get(timeout=1.0)  # blocks the loop too
+            assert [s.seq for s in parse_samples(batch)] == [2, 3, 4]
+            assert await sink.flush(5)
+            assert sink.published == 4
     finally:
         subscriber.loop_stop()
         subscriber.disconnect()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -10,12 +10,19 @@ from pydantic import ValidationError
 
 from dialwire import ID_LAYOUTS, ProtocolError, crc16, decode_body, encode
 from microdial.device.decoder import Decoder, Identity, Pong, SampleRecord
-from microdial.model import DialEvent, DialStatus, Sample, SampleBatch, parse_samples
+from microdial.model import DaemonStatus, DialEvent, DialStatus, Sample, SampleBatch, parse_samples
+from microdial.mqtt.topics import DaemonTopic, DialTopic, parse_daemon_topic, parse_topic
 from tests.conftest import ROOT
 
 WIRE = json.loads((ROOT / "protocol/vectors/wire.json").read_text())
 MQTT = json.loads((ROOT / "protocol/vectors/mqtt.json").read_text())
-MODELS = {"Sample": Sample, "SampleBatch": SampleBatch, "DialStatus": DialStatus, "DialEvent": DialEvent}
+MODELS = {
+    "Sample": Sample,
+    "SampleBatch": SampleBatch,
+    "DialStatus": DialStatus,
+    "DialEvent": DialEvent,
+    "DaemonStatus": DaemonStatus,
+}
 
 
 def test_crc_check_value() -> None:
@@ -111,3 +118,11 @@ def test_both_batch_forms_parse_the_same() -> None:
     as_list = parse_samples(json.dumps([sample, sample]))
     as_object = parse_samples(json.dumps({"samples": [sample, sample]}))
     assert as_list == as_object and len(as_list) == 2
+
+
+@pytest.mark.parametrize("vector", MQTT["topics"], ids=lambda v: v["topic"])
+def test_topics_address_a_dial_a_daemon_or_neither(vector: dict[str, object]) -> None:
+    topic = str(vector["topic"])
+    dial, daemon = vector.get("dial"), vector.get("daemon")
+    assert parse_topic(topic) == (DialTopic(**dial) if isinstance(dial, dict) else None)
+    assert parse_daemon_topic(topic) == (DaemonTopic(**daemon) if isinstance(daemon, dict) else None)

@@ -23,13 +23,14 @@ from pydantic_settings import BaseSettings
 
 from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.config import Options
-from microdial.daemon import mqtt_sinks, serve
+from microdial.daemon import mqtt_sinks, publishing, serve
 from microdial.device.runner import DialRunner
 from microdial.device.transports.serial import SerialTransport
 from microdial.embedded_broker import broker_for
 from microdial.model import Code, parse_samples
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import mqtt_client
+from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.topics import parse_topic, subscription
 from microdial.recorder import RecorderSettings, record
@@ -94,25 +95,26 @@ async def demo(settings: DemoSettings, out: TextIO = sys.stdout) -> int:
         )
         await recorder_ready.wait()
         sinks: dict[str, MqttSink] = {}
-        make_mqtt = mqtt_sinks(address, MqttOptions())
+        async with publishing(MqttPublisher(address, session, options=MqttOptions())) as publisher:
+            make_mqtt = mqtt_sinks(publisher)
 
-        def make_sink(key):  # type: ignore[no-untyped-def]
-            sink = make_mqtt(key)
-            assert isinstance(sink, MqttSink)
-            sinks[key.dial] = sink
-            return sink
+            def make_sink(key):  # type: ignore[no-untyped-def]
+                sink = make_mqtt(key)
+                assert isinstance(sink, MqttSink)
+                sinks[key.dial] = sink
+                return sink
 
-        with simulated_dials(settings.seed, settings.rate_hz) as dials:
-            runners = [
-                DialRunner(lambda path=dial.path: SerialTransport(path), session, role, make_sink)  # type: ignore[misc]
-                for dial, role in zip(dials, ROLES, strict=True)
-            ]
-            for dial, role in zip(dials, ROLES, strict=True):
-                print(f"  {role:<10} dial {dial.device_id} on {dial.path}", file=out)
-            view = asyncio.create_task(live_view(address, session, stop, out))
-            await serve(runners, stop)
-            view.cancel()
-            await asyncio.gather(view, return_exceptions=True)
+            with simulated_dials(settings.seed, settings.rate_hz) as dials:
+                runners = [
+                    DialRunner(lambda path=dial.path: SerialTransport(path), session, role, make_sink)  # type: ignore[misc]
+                    for dial, role in zip(dials, ROLES, strict=True)
+                ]
+                for dial, role in zip(dials, ROLES, strict=True):
+                    print(f"  {role:<10} dial {dial.device_id} on {dial.path}", file=out)
+                view = asyncio.create_task(live_view(address, session, stop, out))
+                await serve(runners, stop)
+                view.cancel()
+                await asyncio.gather(view, return_exceptions=True)
         folder = settings.out / session
         await wait_recorded(folder, {dial: sink.published for dial, sink in sinks.items()})
         recorder.cancel()

@@ -321,7 +321,10 @@ class DialRunner:
             self._probes[token] = waiter
             await transport.write(encode("PING", (token,)))
             try:
-                t_us, received = await asyncio.wait_for(waiter, self._options.probe_timeout)
+                # Not wait_for: on 3.11 it returns a PONG that came in the step of a cancel and
+                # drops the cancel, and the daemon's shutdown then waits for this loop forever.
+                async with asyncio.timeout(self._options.probe_timeout):
+                    t_us, received = await waiter
             except TimeoutError:
                 self._probes.pop(token, None)
                 continue

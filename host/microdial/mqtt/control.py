@@ -1,5 +1,8 @@
 """Control over MQTT: commands for a session's daemons, validated, answered on the reply topic.
 
+Commands come and replies go on the daemon's one broker connection (MqttPublisher), which
+subscribes to the command topic again after every reconnect.
+
 A malformed or unauthorised command gets an error reply and changes nothing. A command for a
 dial this daemon does not have is left to the daemon that has it (daemons of one session share
 the command topic), so it gets no reply from here.
@@ -7,18 +10,16 @@ the command topic), so it gets no reply from here.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
 
 from pydantic import ValidationError
 
 from microdial.device.runner import DialRunner
 from microdial.errors import TransportError
 from microdial.model import COMMAND, CommandReply, DialCommand, RateCommand, SessionCommand
-from microdial.mqtt.address import BrokerAddress
-from microdial.mqtt.client import MqttError, mqtt_client
+from microdial.mqtt.client import MqttError
+from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.players.base import PlayerClock
 from microdial.players.freerun import FreeRunClock
@@ -31,35 +32,34 @@ DEVICE_COMMANDS = {"recentre": "ZERO", "identify": "IDENT"}
 class Controller:
     def __init__(
         self,
-        address: BrokerAddress,
+        publisher: MqttPublisher,
         session: str,
         runners: list[DialRunner],
         player: PlayerClock | None = None,
         token: str | None = None,
     ) -> None:
-        self._address = address
+        self._publisher = publisher
         self._session = session
         self._runners = runners
         self._player = player
         self._token = token
-        self.ready = asyncio.Event()
-        self.name = f"{socket.gethostname()}-{id(self) & 0xFFFF:04x}"
+        # QoS 0 although the connection's session is persistent: a command sent while the daemon
+        # is away is not kept for it (Mosquitto queues no QoS 0 for absent clients), so a
+        # reconnect never acts on a stale "recentre".
+        self._commands = publisher.listen(command_topic(session), qos=0)
+        # Set while the broker has the subscription: commands sent now are answered.
+        self.ready = self._commands.ready
+        self.name = publisher.daemon
 
     async def run(self) -> None:
         while True:
+            reply = await self.handle(await self._commands.messages.get())
+            if reply is None:
+                continue
             try:
-                async with mqtt_client(self._address) as client:
-                    await client.subscribe(command_topic(self._session), qos=1)
-                    self.ready.set()
-                    async for message in client.messages:
-                        payload = message.payload if isinstance(message.payload, bytes) else b""
-                        reply = await self.handle(payload)
-                        if reply is not None:
-                            await client.publish(reply_topic(self._session), reply.model_dump_json(), qos=1)
+                await self._publisher.publish(reply_topic(self._session), reply.model_dump_json(), qos=1)
             except MqttError as err:
-                log.debug("control connection: %s", err)
-                self.ready.clear()
-                await asyncio.sleep(1.0)
+                log.warning("control: the reply to %s was lost with the connection: %s", reply.id, err)
 
     async def handle(self, payload: bytes) -> CommandReply | None:
         try:

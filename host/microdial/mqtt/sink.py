@@ -1,57 +1,48 @@
-"""Publishing one dial to MQTT: a bounded in-order queue, one batch in flight, one task that reconnects.
+"""One dial's channel on the daemon's broker connection: a bounded in-order queue, one message in flight.
+
+The daemon's MqttPublisher owns the connection; each dial gets one of these. A dial has at most
+one message in flight at a time — its status, then its events, then its samples (the spool's,
+then memory's) — and sends the next from the broker's acknowledgement, in the loop step that
+read it. So dials never wait for one another: a dial draining a long spool has one batch on the
+wire, and another dial's fresh sample goes out beside it, not behind it.
 
 A read from the dial that changes the value is sent from put_samples itself, in the loop step
-that read it, when no batch is in flight; the broker's acknowledgement, in the step that reads
-it, sends what became due meanwhile. So a stream of samples costs no task wakeups: the task
-only connects, publishes status, events and the spool, and gives up on a batch the broker
-leaves unacknowledged for publish_timeout. Samples leave the queue only once the broker
-acknowledged them (QoS 1), so a broker that goes away loses nothing that fits the queue: after
-reconnecting the same batches go out again, in order. A batch in flight at the moment of the
-disconnect can reach subscribers twice; they de-duplicate by (dial, seq).
+that read it, when nothing of the dial is in flight; a periodic repeat of an unchanged value
+waits at most batch_window, so repeats travel together. A stream of samples costs no task
+wakeups. Samples leave the queue only once the broker acknowledged them (QoS 1), so a broker
+that goes away loses nothing that fits the queue: after reconnecting the same batches go out
+again, in order. A batch in flight at the moment of the disconnect can reach subscribers twice;
+they de-duplicate by (dial, seq).
 
-With a spool, samples taken while the broker is unreachable go to disk instead of
-memory, and what waited in memory is spilled there when the connection drops, so they
-also survive the daemon itself crashing; the next daemon for the same session and dial
-publishes them first. Memory only fills while connected, so everything in it is newer
-than everything in the spool: the spool drains first, then memory, and order holds.
+With a spool, samples taken while the broker is unreachable go to disk instead of memory, and
+what waited in memory is spilled there when the connection drops, so they also survive the
+daemon itself crashing; the next daemon for the same session and dial publishes them first.
+Memory only fills while connected, so everything in it is newer than everything in the spool:
+the spool drains first, then memory, and order holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from microdial.model import DialEvent, DialStatus, Sample, batch_json
-from microdial.mqtt.address import BrokerAddress
-from microdial.mqtt.client import (
-    ClientOptions,
-    ConnectRefused,
-    Delivery,
-    MqttClient,
-    MqttError,
-    Will,
-    mqtt_client,
-)
+from microdial.mqtt.client import Delivery, MqttClient, MqttError
 from microdial.mqtt.spool import Spool
 from microdial.mqtt.topics import Channel, dial_topic
 from microdial.sinks.base import Sink
 
-log = logging.getLogger(__name__)
-
-
-Protocol = Literal["auto", "3.1.1", "5"]
+ProtocolChoice = Literal["auto", "3.1.1", "5"]
 
 
 @dataclass(frozen=True, slots=True)
 class MqttOptions:
-    max_queue: int = 200_000  # samples; 33 min of one dial at 100 Hz
+    max_queue: int = 200_000  # samples per dial; 33 min of one dial at 100 Hz
     max_batch: int = 500  # samples per message
     # A sample that changes the value is published at once (with everything queued before it);
     # a periodic repeat of an unchanged value waits at most this long, so repeats travel together.
@@ -61,49 +52,72 @@ class MqttOptions:
     qos_status: int = 1
     qos_events: int = 1
     # auto: MQTT 5 where the broker speaks it, else 3.1.1 (amqtt, older brokers).
-    protocol: Protocol = "auto"
+    protocol: ProtocolChoice = "auto"
     # A persistent session keeps in-flight QoS 1 state across reconnects on the broker's side.
     session_expiry: int = 3600
     ca_file: Path | None = None
     reconnect_min: float = 0.2
     reconnect_max: float = 5.0
     keepalive: int = 10
+    # QoS 1/2 messages the connection has unacknowledged at once; paho holds back the rest, in
+    # order. MQTT 5 forbids more than the broker's Receive Maximum, which Mosquitto sets to its
+    # max_inflight_messages (20 unless configured; 2.0.11 grants 20 in its CONNACK). Each dial
+    # has one message in flight, so beyond 20 dials the rest wait an acknowledgement or two:
+    # a broker configured with more lets this grow with it.
+    max_inflight: int = 20
+
+
+Kind = Literal["status", "event", "spool", "memory"]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """The dial's one message on its way to the broker."""
+
+    kind: Kind
+    topic: str
+    payload: bytes | str
+    qos: int
+    retain: bool = False
+    count: int = 0  # samples in it
+    status: DialStatus | None = None
+    since: float = 0.0
+    delivery: Delivery | None = None  # None until send() returned
 
 
 class MqttSink(Sink):
     def __init__(
         self,
-        address: BrokerAddress,
         session: str,
         dial: str,
         options: MqttOptions | None = None,
         spool: Spool | None = None,
+        *,
+        daemon: str | None = None,
+        on_lost: Callable[[Exception], None] | None = None,
+        on_close: Callable[[MqttSink], None] | None = None,
     ) -> None:
+        self.dial = dial
         self._spool = spool
-        self._address = address
-        self._session = session
-        self._dial = dial
         self._options = options or MqttOptions()
+        self._daemon = daemon
+        self._on_lost = on_lost
+        self._on_close = on_close
         self._samples: deque[Sample] = deque()
         self._events: deque[DialEvent] = deque()
         self._status: DialStatus | None = None
         self._status_sent: DialStatus | None = None
-        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._dropped = 0
-        self.connects = 0
-        self.protocol: Protocol = self._options.protocol
-        if self.protocol == "auto" and address.mqtt5 is False:
-            self.protocol = "3.1.1"
         self.published = 0  # samples the broker acknowledged
         self._last_value: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._client: MqttClient | None = None  # while connected
-        self._samples_topic = self._topic("samples")
-        # Samples at the queue's head that were sent and await the broker's acknowledgement.
-        self._in_flight = 0
-        self._in_flight_since = 0.0
+        self._topics: dict[Channel, str] = {
+            channel: dial_topic(session, dial, channel) for channel in ("samples", "status", "events")
+        }
+        self._in_flight: _Flight | None = None
         # The queue holds samples that should be on their way: a change, or repeats whose window ran out.
         self._due = False
         self._sending = False
@@ -111,9 +125,9 @@ class MqttSink(Sink):
     # -- Sink -------------------------------------------------------------------------
     def put_samples(self, samples: Sequence[Sample]) -> None:
         spool = self._spool
-        if spool is not None and not self.connected:
+        if spool is not None and self._client is None:
             self._to_spool(spool, samples)
-            self._pending()
+            self._idle.clear()
             return
         room = max(0, self._options.max_queue - len(self._samples))
         if len(samples) > room:
@@ -134,33 +148,24 @@ class MqttSink(Sink):
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._options.batch_window, self._send_now)
 
-    def _send_now(self) -> None:
-        """The queue is due: its head goes at once when the connection is free, else when it is."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()  # a change is taking the repeats waiting for their window along
-        self._due = True
-        self._send_if_free()
-
-    def _send_if_free(self) -> None:
-        client = self._client
-        if client is None or self._in_flight or self._sending or self._spooled():
-            return  # the acknowledgement, the task's drain, or the reconnect sends them
-        try:
-            self._send_due(client)
-        except MqttError:
-            self._wake.set()  # the connection just broke: run() finds out and keeps the samples
-
     def put_status(self, status: DialStatus) -> None:
+        if self._daemon is not None:
+            status = status.model_copy(update={"daemon": self._daemon})
         self._status = status
-        self._pending()
+        self._idle.clear()
+        self._pump()
 
     def put_event(self, event: DialEvent) -> None:
         if len(self._events) >= self._options.max_queue:
             self._dropped += 1
             return
         self._events.append(event)
-        self._pending()
+        self._idle.clear()
+        self._pump()
+
+    async def run(self) -> None:
+        # The publisher delivers on its connection; a dial's task has nothing to do here.
+        await asyncio.get_running_loop().create_future()
 
     @property
     def connected(self) -> bool:
@@ -175,62 +180,144 @@ class MqttSink(Sink):
         return self._dropped
 
     async def flush(self, timeout: float) -> bool:
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             return False
         return True
 
-    async def run(self) -> None:
-        delay = self._options.reconnect_min
-        while True:
-            try:
-                async with self._connect() as client:
-                    self._client = client
-                    self.connects += 1
-                    if self.protocol == "auto":
-                        self.protocol = "5"
-                    delay = self._options.reconnect_min
-                    log.info("dial %s: connected to broker %s", self._dial, self._address.url)
-                    self._status_sent = None
-                    await self._drain(client)
-            except MqttError as err:
-                if not self.connected and self.protocol == "auto" and _refused_protocol(err):
-                    log.info(
-                        "dial %s: broker %s does not speak MQTT 5; using 3.1.1", self._dial, self._address.url
-                    )
-                    self.protocol = "3.1.1"
-                    continue
-                if self.connected:
-                    log.warning(
-                        "dial %s: broker connection lost (%s); %d samples queued",
-                        self._dial,
-                        err,
-                        self.queued,
-                    )
-                else:
-                    log.debug("dial %s: broker %s not reachable: %s", self._dial, self._address.url, err)
-            finally:
-                self._client = None
-                self._in_flight = 0
-                self._due = True  # what stayed queued goes first after the reconnect
-                self._spill()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._options.reconnect_max)
-
     async def close(self, timeout: float = 5.0) -> bool:
-        """Publish what is pending and mark the dial offline; the caller cancels run() afterwards.
+        """Publish what is pending and mark the dial offline; the connection stays the publisher's.
 
         What could not be published stays in the spool for the next daemon.
         """
+        deadline = time.monotonic() + timeout
+        flushed = await self.flush(timeout)  # the samples first: "offline" is the dial's last word
         if self._status is not None:
             self.put_status(self._status.model_copy(update={"state": "offline", "host_time": time.time()}))
-        flushed = await self.flush(timeout)
+            flushed = await self.flush(max(0.0, deadline - time.monotonic())) and flushed
+        if self._on_close is not None:
+            self._on_close(self)
+        self.detach()
         if self._spool is not None:
             self._spool.close()
         return flushed
 
+    # -- the publisher's side -----------------------------------------------------------
+    def attach(self, client: MqttClient) -> None:
+        """A connection is up: send the status again, then whatever waits."""
+        self._client = client
+        self._status_sent = None
+        self._pump()
+
+    def detach(self) -> None:
+        """The connection is gone: what was in flight goes again first, after the spool."""
+        self._client = None
+        self._in_flight = None
+        self._due = True
+        self._spill()
+
+    @property
+    def in_flight_since(self) -> float | None:
+        """When the message now awaiting the broker's acknowledgement was sent (None: nothing is)."""
+        return self._in_flight.since if self._in_flight is not None else None
+
     # -- internals --------------------------------------------------------------------
+    def _send_now(self) -> None:
+        """The queue is due: its head goes at once when nothing is in flight, else from the acknowledgement."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # a change is taking the repeats waiting for their window along
+        self._due = True
+        self._pump()
+
+    def _pump(self) -> None:
+        """While nothing of this dial is in flight, send the next message it has."""
+        client = self._client
+        if client is None or self._sending:
+            return  # not connected; or a QoS 0 send completed inside send(): the loop below goes on
+        self._sending = True
+        try:
+            while self._in_flight is None and self._client is client:
+                flight = self._next()
+                if flight is None:
+                    break
+                flight.since = time.monotonic()
+                self._in_flight = flight
+                try:
+                    flight.delivery = client.send(
+                        flight.topic, flight.payload, flight.qos, flight.retain, on_done=self._done
+                    )
+                except MqttError as err:
+                    self._in_flight = None
+                    if flight.kind == "memory":
+                        self._due = True
+                    self._lost(err)
+                    break
+        finally:
+            self._sending = False
+        self._settle()
+
+    def _next(self) -> _Flight | None:
+        """The dial's next message: its status, then its events, then its samples."""
+        options = self._options
+        status = self._status
+        if status is not None and status is not self._status_sent:
+            return _Flight(
+                "status",
+                self._topics["status"],
+                status.model_dump_json(),
+                options.qos_status,
+                True,
+                status=status,
+            )
+        if self._events:
+            return _Flight(
+                "event", self._topics["events"], self._events[0].model_dump_json(), options.qos_events
+            )
+        spool = self._spool
+        if spool is not None and len(spool):
+            records = spool.peek(options.max_batch)
+            # The records are Sample JSON already: join them rather than parse and re-encode.
+            payload = b'{"samples":[' + b",".join(records) + b"]}"
+            return _Flight("spool", self._topics["samples"], payload, options.qos_samples, count=len(records))
+        if self._due and self._samples:
+            count = min(len(self._samples), options.max_batch)
+            # Repeats that arrive later wait for their own window rather than leave alone behind this.
+            self._due = count < len(self._samples)
+            payload = batch_json([self._samples[i] for i in range(count)])
+            return _Flight("memory", self._topics["samples"], payload, options.qos_samples, count=count)
+        return None
+
+    def _done(self, delivery: Delivery, error: Exception | None) -> None:
+        flight = self._in_flight
+        if flight is None or (flight.delivery is not None and flight.delivery is not delivery):
+            return  # from a connection that is gone; what it carried goes again
+        self._in_flight = None
+        if error is not None:
+            if flight.kind == "memory":
+                self._due = True
+            self._lost(error)
+            return
+        # Only now: anything queued meanwhile sits behind these, so order holds.
+        if flight.kind == "status":
+            self._status_sent = flight.status
+        elif flight.kind == "event":
+            self._events.popleft()
+        elif flight.kind == "spool" and self._spool is not None:
+            self._spool.commit(flight.count)
+        else:
+            for _ in range(flight.count):
+                self._samples.popleft()
+        self.published += flight.count
+        self._pump()
+
+    def _lost(self, error: Exception) -> None:
+        if self._on_lost is not None:
+            self._on_lost(error)  # the publisher reconnects; everything stays queued
+
     def _spill(self) -> None:
         """On losing the broker, what waits in memory goes to disk ahead of what follows."""
         spool = self._spool
@@ -243,117 +330,12 @@ class MqttSink(Sink):
         records = [sample.model_dump_json().encode() for sample in samples]
         self._dropped += len(records) - spool.append(records)
 
-    def _pending(self) -> None:
-        self._idle.clear()
-        self._wake.set()
-
-    def _connect(self) -> MqttClient:
-        options = self._options
-        will = None
-        if self._status is not None:
-            offline = self._status.model_copy(update={"state": "offline"})
-            will = Will(self._topic("status"), offline.model_dump_json(), qos=options.qos_status)
-        return mqtt_client(
-            self._address,
-            ClientOptions(
-                identifier=f"microdial-daemon-{self._session}-{self._dial}",
-                protocol="3.1.1" if self.protocol == "3.1.1" else "5",
-                persistent=True,
-                session_expiry=options.session_expiry,
-                will=will,
-                ca_file=options.ca_file,
-                keepalive=options.keepalive,
-                timeout=options.publish_timeout,
-            ),
-        )
-
-    def _topic(self, channel: Channel) -> str:
-        return dial_topic(self._session, self._dial, channel)
-
-    def _spooled(self) -> bool:
-        return self._spool is not None and len(self._spool) > 0
-
     def _settle(self) -> None:
         """Idle, which flush() waits for, once nothing is queued, in flight or unpublished."""
-        if not self._in_flight and not self.queued and not self._events and self._status is self._status_sent:
+        if (
+            self._in_flight is None
+            and not self.queued
+            and not self._events
+            and self._status is self._status_sent
+        ):
             self._idle.set()
-
-    async def _drain(self, client: MqttClient) -> None:
-        timeout = self._options.publish_timeout
-        while True:
-            self._wake.clear()
-            await self._publish_pending(client)
-            self._settle()
-            if not self._in_flight:
-                await self._wake.wait()
-                continue
-            waited = time.monotonic() - self._in_flight_since
-            if waited >= timeout:
-                raise MqttError(f"Operation timed out: no acknowledgement in {waited:.1f} s")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout - waited):
-                    await self._wake.wait()
-
-    async def _publish_pending(self, client: MqttClient) -> None:
-        status = self._status
-        if status is not None and status is not self._status_sent:
-            await client.publish(
-                self._topic("status"), status.model_dump_json(), qos=self._options.qos_status, retain=True
-            )
-            self._status_sent = status
-        while self._events:
-            await client.publish(
-                self._topic("events"), self._events[0].model_dump_json(), qos=self._options.qos_events
-            )
-            self._events.popleft()
-        spool = self._spool
-        while spool is not None and len(spool):
-            records = spool.peek(self._options.max_batch)
-            # The records are Sample JSON already: join them rather than parse and re-encode.
-            await client.publish(
-                self._samples_topic,
-                b'{"samples":[' + b",".join(records) + b"]}",
-                qos=self._options.qos_samples,
-            )
-            spool.commit(len(records))
-            self.published += len(records)
-        self._send_due(client)
-
-    def _send_due(self, client: MqttClient) -> None:
-        """The queue's head (up to max_batch samples) onto the wire, while it is due and nothing is in flight."""
-        self._sending = True  # a QoS 0 send completes inside client.send(): the loop goes on here
-        try:
-            while self._due and not self._in_flight and self._samples:
-                count = min(len(self._samples), self._options.max_batch)
-                # Repeats that arrive later wait for their own window rather than leave alone behind this.
-                self._due = count < len(self._samples)
-                payload = batch_json([self._samples[i] for i in range(count)])
-                self._in_flight, self._in_flight_since = count, time.monotonic()
-                try:
-                    client.send(
-                        self._samples_topic, payload, self._options.qos_samples, on_done=self._delivered
-                    )
-                except MqttError:
-                    self._in_flight, self._due = 0, True
-                    raise
-        finally:
-            self._sending = False
-
-    def _delivered(self, delivery: Delivery, error: Exception | None) -> None:
-        count, self._in_flight = self._in_flight, 0
-        if error is not None:
-            self._due = True
-            self._wake.set()  # run() reconnects; the batch stays at the queue's head
-            return
-        # Only now: anything queued meanwhile sits behind these, so order holds.
-        for _ in range(count):
-            self._samples.popleft()
-        self.published += count
-        if self._due:
-            self._send_if_free()
-        self._settle()
-
-
-def _refused_protocol(err: MqttError) -> bool:
-    """The broker refused the MQTT 5 CONNECT, or never answered it (brokers that only speak 3.1.1)."""
-    return isinstance(err, ConnectRefused) or "timed out" in str(err)
