@@ -1,0 +1,70 @@
+"""Helpers for the lab-integration tests: realistic dial output fed straight into a Sink."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from microdial.device.stamp import DialKey
+from microdial.model import Counters, DialStatus, Playback, Sample
+from microdial.sinks.base import Sink
+
+
+def status(key: DialKey, rate_hz: int = 100) -> DialStatus:
+    return DialStatus(
+        dial=key.dial,
+        role=key.role,
+        session=key.session,
+        state="online",
+        host_time=time.time(),
+        firmware="microdial-fw 0.3.0",
+        protocol=2,
+        input="encoder",
+        rate_hz=rate_hz,
+        counters=Counters(),
+    )
+
+
+def sample(key: DialKey, seq: int, monotonic: float, media_time: float | None, wall_offset: float) -> Sample:
+    playback: Playback = "playing" if media_time is not None else "no-player"
+    return Sample(
+        dial=key.dial,
+        role=key.role,
+        session=key.session,
+        value=round(40 * math.sin(seq / 50 + len(key.dial))),
+        seq=seq,
+        device_time=seq / 100,
+        host_time=monotonic + wall_offset,
+        host_monotonic=monotonic,
+        media_time=media_time,
+        sync_uncertainty=0.0004,
+        playback=playback,
+        player="mpv" if media_time is not None else None,
+        discontinuity=False,
+    )
+
+
+async def drive(
+    sinks: dict[DialKey, Sink], seconds: float, rate_hz: int = 100, batch: int = 2
+) -> list[Sample]:
+    """Each dial's samples at rate_hz for `seconds`, given `batch` at a time as the runner does
+    (one read of the port), stamped with when they were read; returns every sample given."""
+    period = 1 / rate_hz
+    wall = time.time() - time.monotonic()
+    start = time.monotonic()
+    given: list[Sample] = []
+    total = round(seconds * rate_hz)
+    for first in range(0, total, batch):
+        due = start + (first + batch) * period
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        for index, (key, sink) in enumerate(sinks.items()):
+            seqs = range(first, min(first + batch, total))
+            # The dial read each sample at its own instant, a little before this read returned.
+            batch_samples = [
+                sample(key, seq, start + seq * period + index * 1e-4, 12.5 + seq * period, wall)
+                for seq in seqs
+            ]
+            sink.put_samples(batch_samples)
+            given.extend(batch_samples)
+    return given

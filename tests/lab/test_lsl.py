@@ -1,0 +1,115 @@
+"""LSL out: every dial an outlet; a consumer in another process gets every sample, stamped with
+the sample's own host time on LSL's clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pylsl
+import pytest
+
+from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
+from microdial.device.stamp import DialKey
+from microdial.sinks.lsl import LslClock, LslSink, lsl_sinks
+from microdial.sinks.lslformat import LABELS
+from microdial.sinks.memory import MemorySink
+from microdial.sinks.tee import TeeSink, tee_sinks
+from tests.lab.support import drive, status
+
+INLET = Path(__file__).with_name("lsl_inlet.py")
+
+
+def lsl_offset() -> float:
+    """time.monotonic() -> pylsl.local_clock(), measured here independently of LslClock."""
+    best = (1.0, 0.0)
+    for _ in range(20):
+        before = time.monotonic()
+        lsl = pylsl.local_clock()
+        after = time.monotonic()
+        best = min(best, (after - before, lsl - (before + after) / 2))
+    return best[1]
+
+
+def test_clock_maps_onto_a_clock_with_another_origin_and_follows_its_jumps() -> None:
+    now = [100.0]
+    shift = [5000.25]
+    clock = LslClock(refresh=5.0, monotonic=lambda: now[0], lsl_clock=lambda: now[0] + shift[0])
+    assert clock.to_lsl(99.5) == pytest.approx(5099.75, abs=1e-9)
+    # The machine slept: LSL's clock ran on, Python's did not (macOS); seen at the next refresh.
+    shift[0] += 30.0
+    now[0] += 6.0
+    assert clock.to_lsl(105.5) == pytest.approx(105.5 + 5030.25, abs=1e-9)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="both clocks are CLOCK_MONOTONIC on Linux only")
+def test_on_linux_lsl_clock_is_python_monotonic() -> None:
+    assert abs(LslClock().offset) < 1e-4
+
+
+async def test_an_inlet_in_another_process_receives_every_sample_in_order_on_the_lsl_clock(
+    session_code: str,
+) -> None:
+    keys = [
+        DialKey(session_code, f"D{n}", role, None)
+        for n, role in enumerate(["client", "therapist", "obs", "obs"])
+    ]
+    memory = {key: MemorySink() for key in keys}
+    make = tee_sinks(lsl_sinks(), lambda key: memory[key])
+    sinks = {key: make(key) for key in keys}
+    for key, sink in sinks.items():
+        assert isinstance(sink, TeeSink) and isinstance(sink.sinks[0], LslSink)
+        sink.put_status(status(key))  # opens the outlet, so the inlet can connect before any sample
+    seconds, rate = 3.0, 100
+    count = round(seconds * rate)
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(INLET),
+        f"microdial:{session_code}:",
+        str(len(keys)),
+        str(count),
+        "30",
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 24,
+    )
+    assert consumer.stdout is not None
+    ready = await asyncio.wait_for(consumer.stdout.readline(), 30)
+    assert ready.split() == [b"ready", str(len(keys)).encode()]
+    given = await drive(sinks, seconds, rate)
+    got = json.loads(await asyncio.wait_for(consumer.stdout.readline(), 60))
+    await consumer.wait()
+    offset = lsl_offset()
+
+    errors = []
+    for key in keys:
+        sid = f"microdial:{session_code}:{key.role}:{key.dial}"
+        mine = [s for s in given if s.dial == key.dial]
+        assert memory[key].samples == mine  # the tee gave the other sink the same samples
+        rows, stamps = got[sid]["samples"], got[sid]["stamps"]
+        assert [int(row[LABELS.index("seq")]) for row in rows] == list(range(count)), key.dial
+        assert [row[0] for row in rows] == [s.value for s in mine]
+        assert [row[1] for row in rows] == [s.media_time for s in mine]
+        errors += [abs(stamp - (s.host_monotonic + offset)) for stamp, s in zip(stamps, mine, strict=True)]
+        desc = ET.fromstring(got[sid]["info"][0]).find("desc")
+        assert desc is not None
+        assert [c.findtext("label") for c in desc.iter("channel")] == list(LABELS)
+        assert desc.findtext("scale/min") == str(VALUE_MIN) and desc.findtext("scale/max") == str(VALUE_MAX)
+        labels = {
+            int(n.findtext("value") or 0): n.findtext("text")
+            for n in desc.iter("label")
+            if n.find("text") is not None
+        }
+        assert labels == SCALE_LABELS
+        assert (desc.findtext("session"), desc.findtext("role"), desc.findtext("dial")) == (
+            session_code,
+            key.role,
+            key.dial,
+        )
+        assert desc.findtext("rate_hz") == "100" and desc.findtext("firmware") == "microdial-fw 0.3.0"
+    assert max(errors) < 1e-3, f"worst time stamp error {max(errors) * 1e3:.3f} ms"
+    for sink in sinks.values():
+        assert await sink.close(1.0)
