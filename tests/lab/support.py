@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from microdial.device.stamp import DialKey
 from microdial.model import Counters, DialStatus, Playback, Sample
@@ -68,3 +72,36 @@ async def drive(
             sink.put_samples(batch_samples)
             given.extend(batch_samples)
     return given
+
+
+INLET = Path(__file__).with_name("lsl_inlet.py")
+
+# Everything an inlet received from one stream: {"samples": rows, "stamps": [...], "info": [xml]}.
+Received = dict[str, list[Any]]
+
+
+async def record_lsl(
+    sinks: dict[DialKey, Sink], session: str, seconds: float, rate_hz: int = 100
+) -> tuple[list[Sample], dict[str, Received]]:
+    """Drive the dials' sinks (LSL outlets inside) while an inlet in another process records them;
+    returns (samples given, what the inlet got by source id)."""
+    for key, sink in sinks.items():
+        sink.put_status(status(key, rate_hz))  # opens the outlet before any sample
+    count = round(seconds * rate_hz)
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(INLET),
+        f"microdial:{session}:",
+        str(len(sinks)),
+        str(count),
+        "30",
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 24,
+    )
+    assert consumer.stdout is not None
+    ready = await asyncio.wait_for(consumer.stdout.readline(), 30)
+    assert ready.split() == [b"ready", str(len(sinks)).encode()]
+    given = await drive(sinks, seconds, rate_hz)
+    got: dict[str, Received] = json.loads(await asyncio.wait_for(consumer.stdout.readline(), 60))
+    await consumer.wait()
+    return given, got

@@ -3,12 +3,9 @@ the sample's own host time on LSL's clock."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pylsl
 import pytest
@@ -19,9 +16,7 @@ from microdial.sinks.lsl import LslClock, LslSink, lsl_sinks
 from microdial.sinks.lslformat import LABELS
 from microdial.sinks.memory import MemorySink
 from microdial.sinks.tee import TeeSink, tee_sinks
-from tests.lab.support import drive, status
-
-INLET = Path(__file__).with_name("lsl_inlet.py")
+from tests.lab.support import record_lsl
 
 
 def lsl_offset() -> float:
@@ -61,27 +56,11 @@ async def test_an_inlet_in_another_process_receives_every_sample_in_order_on_the
     memory = {key: MemorySink() for key in keys}
     make = tee_sinks(lsl_sinks(), lambda key: memory[key])
     sinks = {key: make(key) for key in keys}
-    for key, sink in sinks.items():
+    for sink in sinks.values():
         assert isinstance(sink, TeeSink) and isinstance(sink.sinks[0], LslSink)
-        sink.put_status(status(key))  # opens the outlet, so the inlet can connect before any sample
     seconds, rate = 3.0, 100
     count = round(seconds * rate)
-    consumer = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(INLET),
-        f"microdial:{session_code}:",
-        str(len(keys)),
-        str(count),
-        "30",
-        stdout=asyncio.subprocess.PIPE,
-        limit=1 << 24,
-    )
-    assert consumer.stdout is not None
-    ready = await asyncio.wait_for(consumer.stdout.readline(), 30)
-    assert ready.split() == [b"ready", str(len(keys)).encode()]
-    given = await drive(sinks, seconds, rate)
-    got = json.loads(await asyncio.wait_for(consumer.stdout.readline(), 60))
-    await consumer.wait()
+    given, got = await record_lsl(sinks, session_code, seconds, rate)
     offset = lsl_offset()
 
     errors = []
