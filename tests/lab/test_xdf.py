@@ -79,7 +79,13 @@ async def test_an_xdf_recording_of_our_outlets_imports_to_the_grid_of_the_direct
     back = list(read_samples(tmp_path / "xdf" / session_code / "D1.samples.csv"))
     mine = [s for s in given if s.dial == "D1"]
     assert [s.seq for s in back] == [s.seq for s in mine]
-    assert max(abs(b.host_monotonic - (m.host_monotonic + RECORDER_AHEAD)) for b, m in zip(back, mine)) < 1e-3
+    assert (
+        max(
+            abs(b.host_monotonic - (m.host_monotonic + RECORDER_AHEAD))
+            for b, m in zip(back, mine, strict=True)
+        )
+        < 1e-3
+    )
     assert max(abs(b.host_time - m.host_time) for b, m in zip(back, mine, strict=True)) < 1e-3
 
     with pytest.raises(XdfImportError, match="already has dial"):
