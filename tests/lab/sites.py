@@ -1,0 +1,162 @@
+"""Many sites, one study: a site Mosquitto bridged to a central one through a link that can be cut,
+daemon-like publishers at the site, and a tail on the central recorder's files.
+Used by tests/lab/test_bridge.py and benchmarks/bench_bridge.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+
+from microdial.bridge import site_bridge
+from microdial.embedded_broker import MosquittoProcess, free_port
+from microdial.model import Sample, batch_json
+from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.topics import dial_topic
+from microdial.store.format import SAMPLE_COLUMNS, samples_file
+
+
+class Link:
+    """A TCP link (the WAN between a site and the centre) that can be cut and restored: while cut,
+    every connection through it is closed and new ones are refused."""
+
+    def __init__(self, target: BrokerAddress) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def address(self) -> BrokerAddress:
+        return BrokerAddress(host="127.0.0.1", port=self.port)
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port, reuse_address=True)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target.host, self.target.port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+        self._writers.discard(writer)
+
+
+@contextlib.asynccontextmanager
+async def two_sites(name: str = "site-a") -> AsyncIterator[tuple[MosquittoProcess, MosquittoProcess, Link]]:
+    """(site broker, central broker, the link between them), the site bridged to the centre."""
+    with MosquittoProcess() as central:
+        link = Link(central.address)
+        await link.restore()
+        site = MosquittoProcess(listener=["allow_anonymous true", *site_bridge(name, link.address)])
+        try:
+            site.start()
+            yield site, central, link
+        finally:
+            site.close()
+            await link.cut()
+
+
+class Dials:
+    """`count` dials at `rate_hz`, each publishing a batch of `batch` samples every batch period
+    at QoS 1 to the site broker, as daemons do; `sent[dial]` = samples published so far."""
+
+    def __init__(self, session: str, count: int = 8, rate_hz: int = 100, batch: int = 2) -> None:
+        self.session = session
+        self.names = [f"D{n}" for n in range(count)]
+        self.rate_hz = rate_hz
+        self.batch = batch
+        self.sent = dict.fromkeys(self.names, 0)
+
+    def _samples(self, dial: str, first: int, now: float, wall: float) -> list[Sample]:
+        return [
+            Sample(
+                dial=dial,
+                role=f"r{dial}",
+                session=self.session,
+                value=(seq // 7) % 101 - 50,
+                seq=seq,
+                device_time=seq / self.rate_hz,
+                host_time=now + wall - (first + self.batch - 1 - seq) / self.rate_hz,
+                host_monotonic=now - (first + self.batch - 1 - seq) / self.rate_hz,
+                media_time=seq / self.rate_hz,
+                sync_uncertainty=0.0004,
+                playback="playing",
+                player="mpv",
+                media="session.mp4",
+            )
+            for seq in range(first, first + self.batch)
+        ]
+
+    async def publish(self, broker: BrokerAddress, stop: asyncio.Event) -> None:
+        period = self.batch / self.rate_hz
+        wall = time.time() - time.monotonic()
+        async with aiomqtt.Client(broker.host, broker.port, max_inflight_messages=200) as client:
+            start = time.monotonic()
+            tick = 0
+            while not stop.is_set():
+                tick += 1
+                await asyncio.sleep(max(0.0, start + tick * period - time.monotonic()))
+                now = time.monotonic()
+                publishes = []
+                for dial in self.names:
+                    payload = batch_json(self._samples(dial, self.sent[dial], now, wall))
+                    publishes.append(
+                        client.publish(dial_topic(self.session, dial, "samples"), payload, qos=1)
+                    )
+                    self.sent[dial] += self.batch
+                await asyncio.gather(*publishes)
+
+
+class Tail:
+    """The seq column of a recorder's samples files, read as they grow (never re-read)."""
+
+    _SEQ = SAMPLE_COLUMNS.index("seq")
+
+    def __init__(self, folder: Path, dials: list[str]) -> None:
+        self.paths = {dial: folder / samples_file(dial) for dial in dials}
+        self._offsets = dict.fromkeys(dials, 0)
+        self._partial = dict.fromkeys(dials, b"")
+        self.seqs: dict[str, list[int]] = {dial: [] for dial in dials}
+
+    def read(self) -> None:
+        for dial, path in self.paths.items():
+            if not path.exists():
+                continue
+            with path.open("rb") as handle:
+                handle.seek(self._offsets[dial])
+                new = handle.read()
+            self._offsets[dial] += len(new)
+            lines = (self._partial[dial] + new).split(b"\n")
+            self._partial[dial] = lines.pop()
+            for line in lines:
+                cell = line.split(b",")[self._SEQ]
+                if cell.isdigit():  # the header's "seq" is not
+                    self.seqs[dial].append(int(cell))
+
+    def has(self, counts: dict[str, int]) -> bool:
+        """Whether every dial has at least counts[dial] samples."""
+        self.read()
+        return all(len(self.seqs[dial]) >= count for dial, count in counts.items())
