@@ -29,6 +29,7 @@ class Link:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> BrokerAddress:
@@ -45,8 +46,15 @@ class Link:
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
+        # With their sockets closed, the connections' pipes end by themselves.
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target.host, self.target.port)
         except OSError:

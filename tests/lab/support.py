@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pylsl
+
 from microdial.device.stamp import DialKey
 from microdial.model import Counters, DialStatus, Playback, Sample
 from microdial.sinks.base import Sink
@@ -74,6 +76,17 @@ async def drive(
     return given
 
 
+def lsl_offset() -> float:
+    """time.monotonic() -> pylsl.local_clock(), measured here independently of LslClock."""
+    best = (1.0, 0.0)
+    for _ in range(20):
+        before = time.monotonic()
+        lsl = pylsl.local_clock()
+        after = time.monotonic()
+        best = min(best, (after - before, lsl - (before + after) / 2))
+    return best[1]
+
+
 INLET = Path(__file__).with_name("lsl_inlet.py")
 
 # Everything an inlet received from one stream: {"samples": rows, "stamps": [...], "info": [xml]}.
@@ -102,6 +115,8 @@ async def record_lsl(
     ready = await asyncio.wait_for(consumer.stdout.readline(), 30)
     assert ready.split() == [b"ready", str(len(sinks)).encode()]
     given = await drive(sinks, seconds, rate_hz)
+    for sink in sinks.values():
+        await sink.flush(1.0)  # what waits for the push interval (run() would push it within it)
     got: dict[str, Received] = json.loads(await asyncio.wait_for(consumer.stdout.readline(), 60))
     await consumer.wait()
     return given, got

@@ -3,11 +3,11 @@ the sample's own host time on LSL's clock."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import xml.etree.ElementTree as ET
 
-import pylsl
 import pytest
 
 from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
@@ -16,18 +16,8 @@ from microdial.sinks.lsl import LslClock, LslSink, lsl_sinks
 from microdial.sinks.lslformat import LABELS
 from microdial.sinks.memory import MemorySink
 from microdial.sinks.tee import TeeSink, tee_sinks
-from tests.lab.support import record_lsl
-
-
-def lsl_offset() -> float:
-    """time.monotonic() -> pylsl.local_clock(), measured here independently of LslClock."""
-    best = (1.0, 0.0)
-    for _ in range(20):
-        before = time.monotonic()
-        lsl = pylsl.local_clock()
-        after = time.monotonic()
-        best = min(best, (after - before, lsl - (before + after) / 2))
-    return best[1]
+from tests.host.support import wait_for
+from tests.lab.support import lsl_offset, record_lsl, sample, status
 
 
 def test_clock_maps_onto_a_clock_with_another_origin_and_follows_its_jumps() -> None:
@@ -92,3 +82,18 @@ async def test_an_inlet_in_another_process_receives_every_sample_in_order_on_the
     assert max(errors) < 1e-3, f"worst time stamp error {max(errors) * 1e3:.3f} ms"
     for sink in sinks.values():
         assert await sink.close(1.0)
+
+
+async def test_a_quiet_dials_last_samples_leave_within_the_push_interval(session_code: str) -> None:
+    key = DialKey(session_code, "Q1", "client")
+    sink = LslSink(key, LslClock(), push_interval=0.05)
+    running = asyncio.create_task(sink.run())
+    try:
+        sink.put_status(status(key))
+        sink.put_samples([sample(key, seq, time.monotonic(), None, 0.0) for seq in range(3)])
+        assert sink.queued == 3
+        await wait_for(lambda: sink.queued == 0, 1.0, "the push")
+        assert sink.pushed == 3
+    finally:
+        running.cancel()
+        await sink.close(1.0)
