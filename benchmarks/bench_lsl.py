@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.bench_scale import cpu_seconds
+from benchmarks.bench_scale import cpu_seconds, start_daemon
 from microdial.device.stamp import DialKey
 from microdial.embedded_broker import MosquittoProcess
 from microdial.model import DialEvent, DialStatus, Sample
@@ -134,18 +134,7 @@ async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | No
             stdout=subprocess.DEVNULL,
         )
         await asyncio.sleep(0.5)
-        command = [
-            sys.executable,
-            "-m",
-            "microdial",
-            "daemon",
-            "--port",
-            f"{tmp}/dial*",
-            "--broker",
-            broker.url,
-        ]
-        command += ["--session", session, "--rater", "rater", "--no-status", *extra]
-        daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        daemon = start_daemon(Path(tmp), broker, session, extra=tuple(extra))
         consumer = None
         if extra:
             consumer = subprocess.Popen(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -17,7 +19,9 @@ from microdial.embedded_broker import MosquittoProcess, free_port
 from microdial.model import Sample, batch_json
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.topics import dial_topic
-from microdial.store.format import SAMPLE_COLUMNS, samples_file
+from microdial.recorder import RecorderSettings, record
+from microdial.store.format import SAMPLE_COLUMNS, SessionMeta, samples_file
+from tests.host.support import wait_for
 
 
 class Link:
@@ -168,3 +172,74 @@ class Tail:
         """Whether every dial has at least counts[dial] samples."""
         self.read()
         return all(len(self.seqs[dial]) >= count for dial, count in counts.items())
+
+
+@dataclass
+class Outage:
+    """What run_outage saw: samples published per dial, the centre's seqs per dial, catch-up time."""
+
+    sent: dict[str, int]
+    crossed_while_cut: dict[str, int]  # samples at the centre during the outage beyond those at the cut
+    seqs: dict[str, list[int]]
+    catch_up: float
+    duplicates_dropped: int
+
+    def faults(self) -> list[str]:
+        """Per dial, what differs from every sample once in order (empty when all is well)."""
+        found = []
+        for dial, count in self.sent.items():
+            got = self.seqs[dial]
+            if got != list(range(count)):
+                missing = sorted(set(range(count)) - set(got))
+                twice = len(got) - len(set(got))
+                back = sum(1 for a, b in itertools.pairwise(got) if b < a)
+                found.append(
+                    f"{dial}: missing {missing[:10]} ({len(missing)}), {twice} twice, {back} steps back"
+                )
+        return found
+
+
+async def run_outage(out: Path, session: str, outage: float, dials: Dials, warmup: float = 1.0) -> Outage:
+    """Dials publish at the site, recorded at the centre (`microdial record`'s loop); after `warmup`
+    seconds of samples at the centre the link is cut for `outage` seconds, then restored; catch-up
+    is from the restore until the centre has every sample published before it. The dials go on
+    2 s more, then stop, and the centre gets the rest."""
+    tail = Tail(out / session, dials.names)
+    async with two_sites() as (site, central, link):
+        ready = asyncio.Event()
+        settings = RecorderSettings(broker=central.url, out=out, session=session, client_id="central-rec")
+        recorder = asyncio.create_task(record(settings, ready=ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        stop = asyncio.Event()
+        publishing = asyncio.create_task(dials.publish(site.address, stop))
+        try:
+            warm = dict.fromkeys(dials.names, round(warmup * dials.rate_hz))
+            await wait_for(lambda: tail.has(warm), 30, "samples through the bridge")
+            await link.cut()
+            at_cut = dict(dials.sent)
+            await asyncio.sleep(outage)
+            tail.read()
+            crossed = {d: len(tail.seqs[d]) - at_cut[d] for d in dials.names}
+            held = dict(dials.sent)
+            await link.restore()
+            restored = time.monotonic()
+            await wait_for(lambda: tail.has(held), 600, "the centre to catch up")
+            catch_up = time.monotonic() - restored
+            await asyncio.sleep(2.0)
+            stop.set()
+            await publishing
+            await wait_for(lambda: tail.has(dials.sent), 120, "the last samples")
+        finally:
+            stop.set()
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+    tail.read()
+    meta = SessionMeta.load(out / session)
+    return Outage(
+        sent=dict(dials.sent),
+        crossed_while_cut=crossed,
+        seqs=tail.seqs,
+        catch_up=catch_up,
+        duplicates_dropped=sum(m.duplicates_dropped for m in meta.dials.values()),
+    )
