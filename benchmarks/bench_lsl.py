@@ -1,7 +1,7 @@
 """LSL out: the time stamp error against each sample's host time, and what the LSL sink costs.
 
     python benchmarks/bench_lsl.py [--dials 8] [--seconds 10]       # stamp error, sink CPU
-    python benchmarks/bench_lsl.py --daemon --dials 64 [--seconds 20] # daemon CPU, --lsl vs without
+    python benchmarks/bench_lsl.py --daemon --dials 64 [--seconds 20] [--repeat 3] [--no-consumer]
 
 Stamp error: `--dials` outlets (sinks.lsl through a TeeSink, as the daemon fans out) fed 100 Hz
 samples in 2-sample batches; an inlet in another process records them; the error is each received
@@ -124,7 +124,7 @@ async def sink_cpu(dials: int, seconds: float) -> None:
     )
 
 
-async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | None:
+async def daemon_cpu(dials: int, seconds: float, extra: list[str], consume: bool = True) -> float | None:
     """The daemon's CPU (% of one core) over a middle window, with extra arguments."""
     bench_scale = Path(__file__).with_name("bench_scale.py")
     session = "LSLBENCH"
@@ -136,7 +136,7 @@ async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | No
         await asyncio.sleep(0.5)
         daemon = start_daemon(Path(tmp), broker, session, extra=tuple(extra))
         consumer = None
-        if extra:
+        if extra and consume:
             consumer = subprocess.Popen(
                 [
                     sys.executable,
@@ -147,6 +147,7 @@ async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | No
                     str(seconds + 5),
                 ],
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         try:
             await asyncio.sleep(5.0)  # ports found, clocks synced, outlets open
@@ -156,7 +157,7 @@ async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | No
             await asyncio.sleep(seconds - 4.0)
             return (cpu_seconds(daemon.pid) - cpu) / (time.monotonic() - wall) * 100
         finally:
-            for proc in (daemon, generator, consumer):
+            for proc in (consumer, daemon, generator):
                 if proc is not None:
                     proc.terminate()
                     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -165,13 +166,24 @@ async def daemon_cpu(dials: int, seconds: float, extra: list[str]) -> float | No
 
 async def main(args: argparse.Namespace) -> None:
     if args.daemon:
-        without = await daemon_cpu(args.dials, args.seconds, [])
-        with_lsl = await daemon_cpu(args.dials, args.seconds, ["--lsl"])
-        if without is None or with_lsl is None:
-            raise SystemExit("the daemon exited early (has `microdial daemon --lsl` been wired?)")
+        # Alternated, and medians: on a shared machine the load drifts between runs.
+        without: list[float] = []
+        with_lsl: list[float] = []
+        for _ in range(args.repeat):
+            plain = await daemon_cpu(args.dials, args.seconds, [])
+            lsl = await daemon_cpu(args.dials, args.seconds, ["--lsl"], not args.no_consumer)
+            if plain is None or lsl is None:
+                raise SystemExit("the daemon exited early (has `microdial daemon --lsl` been wired?)")
+            without.append(plain)
+            with_lsl.append(lsl)
+            print(f"  run: {plain:.1f} % without, {lsl:.1f} % with --lsl", flush=True)
+        base, more = float(np.median(without)), float(np.median(with_lsl))
+        paired = float(np.median([b - a for a, b in zip(without, with_lsl, strict=True)]))
+        consumer = "no LSL consumer" if args.no_consumer else "an LSL inlet reading every outlet"
         print(
-            f"daemon CPU, {args.dials} dials x 100 Hz: {without:.1f} % without LSL, {with_lsl:.1f} % with --lsl "
-            f"({(with_lsl / without - 1) * 100:+.1f} %)",
+            f"daemon CPU, {args.dials} dials x 100 Hz, median of {args.repeat}: {base:.1f} % of one core without "
+            f"LSL, {more:.1f} % with --lsl and {consumer} ({(more / base - 1) * 100:+.1f} %); median paired "
+            f"difference {paired:+.1f} points",
             flush=True,
         )
         return
@@ -184,4 +196,8 @@ if __name__ == "__main__":
     parser.add_argument("--dials", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--daemon", action="store_true", help="the daemon's CPU with --lsl vs without")
+    parser.add_argument("--repeat", type=int, default=3, help="--daemon: alternating runs of each")
+    parser.add_argument(
+        "--no-consumer", action="store_true", help="--daemon: no LSL inlet reading the outlets"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -46,9 +46,10 @@ from microdial.sinks.lslformat import CHANNELS, PLAYBACK_CODE, STREAM_TYPE, sour
 log = logging.getLogger(__name__)
 
 # Samples wait at most this long before going to the outlet together. Each push wakes liblsl's
-# sender for every consumer: at 64 dials, pushing each 20-ms batch cost ~20 % of a core, every
-# 0.1 s ~6 %. The stamps are the samples' own, so only a live inlet's latency grows.
-PUSH_INTERVAL = 0.1
+# sender for every consumer: at 64 dials x 100 Hz with an inlet reading, pushing every 20-ms
+# batch cost ~23 % of a core, every 0.1 s ~8 %, every 0.25 s ~5 %, every 0.5 s ~4 % (the rest is
+# per sample). The stamps are the samples' own, so only a live inlet's latency grows.
+PUSH_INTERVAL = 0.25
 
 
 class LslClock:
