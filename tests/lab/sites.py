@@ -181,6 +181,7 @@ class Outage:
     sent: dict[str, int]
     crossed_while_cut: dict[str, int]  # samples at the centre during the outage beyond those at the cut
     seqs: dict[str, list[int]]
+    reconnect: float  # from the link's return to the first sample crossing it (the bridge's backoff)
     catch_up: float
     duplicates_dropped: int
 
@@ -223,6 +224,9 @@ async def run_outage(out: Path, session: str, outage: float, dials: Dials, warmu
             held = dict(dials.sent)
             await link.restore()
             restored = time.monotonic()
+            before = {d: len(tail.seqs[d]) + 1 for d in dials.names}
+            await wait_for(lambda: tail.has(before), 600, "the bridge to reconnect")
+            reconnect = time.monotonic() - restored
             await wait_for(lambda: tail.has(held), 600, "the centre to catch up")
             catch_up = time.monotonic() - restored
             await asyncio.sleep(2.0)
@@ -240,6 +244,7 @@ async def run_outage(out: Path, session: str, outage: float, dials: Dials, warmu
         sent=dict(dials.sent),
         crossed_while_cut=crossed,
         seqs=tail.seqs,
+        reconnect=reconnect,
         catch_up=catch_up,
         duplicates_dropped=sum(m.duplicates_dropped for m in meta.dials.values()),
     )
