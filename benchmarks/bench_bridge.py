@@ -32,8 +32,8 @@ async def bench(outage: float, count: int, rate: int) -> None:
         f"{count} dials x {rate} Hz, link down {outage:.0f} s ({outage * count * rate:.0f} samples, "
         f"{outage * count * rate / dials.batch:.0f} messages held at the site): the centre caught up "
         f"{result.catch_up:.2f} s after the link returned (the bridge reconnected after {result.reconnect:.2f} s, "
-        f"its backoff); {sum(result.sent.values())} samples in all, every one "
-        f"once and in order: {not result.faults()}; QoS 1 redeliveries the recorder dropped: "
+        f"its backoff); {sum(result.sent.values())} samples in all, every one there once: {not result.faults()}; "
+        f"arrived after a later one: {result.late() or 'none'}; QoS 1 redeliveries the recorder dropped: "
         f"{result.duplicates_dropped}",
         flush=True,
     )

@@ -130,8 +130,9 @@ class Dials:
             tick = 0
             while not stop.is_set():
                 tick += 1
-                await asyncio.sleep(max(0.0, start + tick * period - time.monotonic()))
-                now = time.monotonic()
+                # The dials read on their own clock: stamps by schedule, however late this runs.
+                now = start + tick * period
+                await asyncio.sleep(max(0.0, now - time.monotonic()))
                 publishes = []
                 for dial in self.names:
                     payload = batch_json(self._samples(dial, self.sent[dial], now, wall))
@@ -179,6 +180,7 @@ class Outage:
     """What run_outage saw: samples published per dial, the centre's seqs per dial, catch-up time."""
 
     sent: dict[str, int]
+    at_cut: dict[str, int]  # samples published when the link was cut
     crossed_while_cut: dict[str, int]  # samples at the centre during the outage beyond those at the cut
     seqs: dict[str, list[int]]
     reconnect: float  # from the link's return to the first sample crossing it (the bridge's backoff)
@@ -186,18 +188,22 @@ class Outage:
     duplicates_dropped: int
 
     def faults(self) -> list[str]:
-        """Per dial, what differs from every sample once in order (empty when all is well)."""
+        """Per dial, samples missing or recorded twice (empty when every sample is there once)."""
         found = []
         for dial, count in self.sent.items():
             got = self.seqs[dial]
-            if got != list(range(count)):
-                missing = sorted(set(range(count)) - set(got))
-                twice = len(got) - len(set(got))
-                back = sum(1 for a, b in itertools.pairwise(got) if b < a)
-                found.append(
-                    f"{dial}: missing {missing[:10]} ({len(missing)}), {twice} twice, {back} steps back"
-                )
+            missing = sorted(set(range(count)) - set(got))
+            twice = len(got) - len(set(got))
+            if missing or twice:
+                found.append(f"{dial}: missing {missing[:10]} ({len(missing)}), {twice} twice")
         return found
+
+    def late(self) -> dict[str, list[tuple[int, int]]]:
+        """Per dial, where a sample arrived after a later one: (the later one, the late one)."""
+        steps = {
+            dial: [(a, b) for a, b in itertools.pairwise(got) if b < a] for dial, got in self.seqs.items()
+        }
+        return {dial: found for dial, found in steps.items() if found}
 
 
 async def run_outage(out: Path, session: str, outage: float, dials: Dials, warmup: float = 1.0) -> Outage:
@@ -242,6 +248,7 @@ async def run_outage(out: Path, session: str, outage: float, dials: Dials, warmu
     meta = SessionMeta.load(out / session)
     return Outage(
         sent=dict(dials.sent),
+        at_cut=at_cut,
         crossed_while_cut=crossed,
         seqs=tail.seqs,
         reconnect=reconnect,
