@@ -99,6 +99,7 @@ def start_daemon(
     session: str,
     profile: list[str] | None = None,
     env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """`microdial daemon` as its own process, reading every load-generator port."""
     command = [
@@ -116,6 +117,7 @@ def start_daemon(
         "--rater",
         "rater",
         "--no-status",
+        *extra,
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
