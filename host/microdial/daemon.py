@@ -92,6 +92,7 @@ class DaemonSettings(BaseSettings):
         description="samples taken while the broker is unreachable wait here, per session and dial, across restarts",
     )
     spool_max_mb: int = Field(512, ge=1, description="largest the spool grows, MB")
+    lsl: bool = Field(False, description="also make every dial a Lab Streaming Layer outlet (type Rating)")
     daemon_id: Code | None = Field(
         None,
         description="the daemon's name in MQTT (default: the host name); two daemons of one session on one host need different ones",
@@ -173,6 +174,17 @@ def mqtt_sinks(
         return publisher.sink(key.dial, spool)
 
     return make
+
+
+def lab_sinks(make: Callable[[DialKey], Sink], lsl: bool) -> Callable[[DialKey], Sink]:
+    """The MQTT sinks, and with lsl an LSL outlet per dial beside each."""
+    if not lsl:
+        return make
+    # Imported only with --lsl: liblsl is loaded then and not otherwise.
+    from microdial.sinks.lsl import lsl_sinks
+    from microdial.sinks.tee import tee_sinks
+
+    return tee_sinks(make, lsl_sinks())
 
 
 Discover = Callable[[], list[DialRunner]]
@@ -271,7 +283,7 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
             discovery,
             settings.session,
             RoleMap(settings.dials, settings.rater),
-            mqtt_sinks(publisher, settings.spool_dir, settings.spool_max_mb << 20),
+            lab_sinks(mqtt_sinks(publisher, settings.spool_dir, settings.spool_max_mb << 20), settings.lsl),
             player,
             RunnerOptions(sync_interval=settings.sync_interval),
         )

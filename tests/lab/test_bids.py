@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
+from microdial.cli import main
 from microdial.device.stamp import DialKey
 from microdial.model import DialEvent
-from microdial.store.bids import export_bids
 from microdial.store.writer import SessionRecord
 from tests.conftest import ROOT
 from tests.lab.support import sample, status
@@ -79,7 +79,8 @@ def validate(dataset: Path) -> dict[str, list[dict[str, object]]]:
 def test_an_exported_session_validates_and_keeps_each_raters_signal_scale_and_events(tmp_path: Path) -> None:
     folder = record_session(tmp_path / "rec", "S01")
     dataset = tmp_path / "bids"
-    export_bids([folder], dataset)
+    # Through the command, as a lab runs it.
+    assert main(["export", "--bids", str(dataset), str(folder)]) == 0
 
     issues = validate(dataset)
     assert issues["errors"] == [], json.dumps(issues["errors"], indent=1)[:4000]

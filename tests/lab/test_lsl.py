@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
+from microdial.daemon import lab_sinks
 from microdial.device.stamp import DialKey
 from microdial.sinks.lsl import LslClock, LslSink, lsl_sinks
 from microdial.sinks.lslformat import LABELS
@@ -97,3 +98,17 @@ async def test_a_quiet_dials_last_samples_leave_within_the_push_interval(session
     finally:
         running.cancel()
         await sink.close(1.0)
+
+
+def test_the_daemons_lsl_switch_puts_an_outlet_beside_each_mqtt_sink(session_code: str) -> None:
+    def memory(key: DialKey) -> MemorySink:
+        return MemorySink()
+
+    assert lab_sinks(memory, False) is memory
+    key = DialKey(session_code, "D1", "client")
+    sink = lab_sinks(memory, True)(key)
+    assert isinstance(sink, TeeSink)
+    first, second = sink.sinks
+    assert isinstance(first, MemorySink) and isinstance(second, LslSink)
+    sink.put_samples([sample(key, 0, time.monotonic(), 1.0, 0.0)])
+    assert [s.seq for s in first.samples] == [0]

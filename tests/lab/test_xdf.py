@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from microdial.analysis.grid import grid_for
+from microdial.cli import main
 from microdial.device.stamp import DialKey
 from microdial.model import Sample
 from microdial.sinks.lsl import lsl_sinks
@@ -64,8 +65,12 @@ async def test_an_xdf_recording_of_our_outlets_imports_to_the_grid_of_the_direct
     path = tmp_path / "lab.xdf"
     write_xdf(path, got)
 
-    dials = import_xdf(path, out=tmp_path / "xdf")
-    assert sorted(dials) == ["D1", "D2"]
+    # Through the command, as a lab runs it.
+    assert main(["import", "xdf", str(path), "--out", str(tmp_path / "xdf")]) == 0
+    assert sorted(p.name for p in (tmp_path / "xdf" / session_code).glob("*.samples.csv")) == [
+        "D1.samples.csv",
+        "D2.samples.csv",
+    ]
     imported = grid_for(tmp_path / "xdf" / session_code)
     recorded = grid_for(direct(tmp_path / "direct", session_code, given))
     assert imported.clock == recorded.clock == "media"

@@ -9,14 +9,19 @@ from microdial.store.importers import FORMATS, import_request
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", choices=FORMATS, help="the tool that wrote the file")
-    parser.add_argument("file", type=Path, help="the exported .csv or .xlsx")
-    parser.add_argument("--session", required=True, help="session code to add the ratings to")
+    parser.add_argument("format", choices=(*FORMATS, "xdf"), help="the tool that wrote the file")
+    parser.add_argument("file", type=Path, help="the exported .csv, .xlsx or .xdf")
+    parser.add_argument(
+        "--session", help="session code to add the ratings to (xdf: default from the streams' metadata)"
+    )
     parser.add_argument(
         "--role",
         action="append",
-        required=True,
-        help="rater role, e.g. client or therapist; once per --value to give each column its own",
+        help="rater role, e.g. client or therapist; once per --value to give each column its own "
+        "(xdf: default from the streams' metadata)",
+    )
+    parser.add_argument(
+        "--stream", action="append", default=[], help="xdf: a rating stream's name; repeatable (default: all)"
     )
     parser.add_argument("--treatment", help="treatment (dyad) code, kept in session.json")
     parser.add_argument("--participant", help="participant code, kept in session.json and with the samples")
@@ -48,6 +53,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "xdf":
+        # Imported only for XDF files: pyxdf is not needed for the others.
+        from microdial.store.xdf import import_xdf
+
+        role = args.role[0] if args.role else None
+        dials = import_xdf(args.file, out=args.out, session=args.session, role=role, streams=args.stream)
+        print(f"imported {args.file} into {args.out} as {', '.join(dials)}")
+        return 0
     dials = import_request(vars(args))
     print(f"imported {args.file} into {args.out / args.session} as {', '.join(dials)}")
     return 0

@@ -32,6 +32,7 @@ from microdial.model import Sample
 from microdial.sinks.lslformat import PLAYBACK_STATES, STREAM_TYPE
 from microdial.store.format import META_FILE, SessionMeta
 from microdial.store.importers import RatingFileError, to_scale
+from microdial.store.importers.common import ImportedSample
 from microdial.store.writer import SessionRecord
 
 # pyxdf gives a stream's XML header as nested dicts whose every value is a list.
@@ -112,7 +113,7 @@ def stream_samples(stream: XmlDict, session: str, role: str | None) -> tuple[str
     epoch = float(_text(desc, "epoch_offset") or sender) - sender
     dial = _code(_text(desc, "dial") or name)
     role = role or _code(_text(desc, "role") or "rater")
-    samples = []
+    samples: list[Sample] = []
     try:
         for index in np.flatnonzero(np.isfinite(values)):
             stamp = float(stamps[index])
@@ -120,7 +121,7 @@ def stream_samples(stream: XmlDict, session: str, role: str | None) -> tuple[str
             code = int(playback[index]) if math.isfinite(playback[index]) else -1
             state = PLAYBACK_STATES[code] if 0 <= code < len(PLAYBACK_STATES) else None
             samples.append(
-                Sample(
+                ImportedSample(
                     dial=dial,
                     role=role,
                     session=session,
