@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dialwire import Framer, seq_delta
+from dialwire import Framer
+from microdial.device.sequence import SequenceCounter, Step
 
 if TYPE_CHECKING:
     from dialwire import Value  # only in the codec's type stub
@@ -91,23 +92,12 @@ _RECORD_TYPES: dict[str, type[Record]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Samples the device numbered but the host never received."""
-
-    after_seq: int
-    lost: int
-
-
 class Decoder:
     """One dial's byte stream → records. Bad bytes are counted, never fatal."""
 
     def __init__(self) -> None:
         self._framer = Framer()
-        self._last_seq: int | None = None
-        self.samples = 0
-        self.gaps = 0
-        self.lost_samples = 0
+        self.sequence = SequenceCounter()
         self.unexpected = 0  # intact records of a kind a device never sends (e.g. echoed commands)
 
     @property
@@ -132,28 +122,33 @@ class Decoder:
             records.append(_build(record_type, values))
         return records
 
-    def check_sequence(self, sample: SampleRecord) -> Gap | None:
-        """Account for the sample's sequence number; a Gap when samples went missing before it."""
-        self.samples += 1
-        previous, self._last_seq = self._last_seq, sample.seq
-        if previous is None:
-            return None
-        step = seq_delta(sample.seq, previous)
-        if step == 1 or step == 0:
-            return None
-        if step > seq_delta(previous, sample.seq):
-            # Backwards: a device restart or a duplicate; the clock mapping decides which.
-            return None
-        self.gaps += 1
-        self.lost_samples += step - 1
-        return Gap(after_seq=previous, lost=step - 1)
+    def check_sequence(self, sample: SampleRecord) -> Step | None:
+        """Account for the sample's sequence number; the Step when samples went missing before it.
+
+        A number from before the last one (a restart or a duplicate) is not a gap: the session tells
+        which from the dial's clock.
+        """
+        step = self.sequence.observe(sample.seq)
+        return step if step.kind == "gap" else None
+
+    def restart_sequence(self) -> None:
+        self.sequence.restart()
+
+    @property
+    def samples(self) -> int:
+        return self.sequence.samples
+
+    @property
+    def gaps(self) -> int:
+        return self.sequence.gaps
+
+    @property
+    def lost_samples(self) -> int:
+        return self.sequence.lost
 
     @property
     def last_seq(self) -> int | None:
-        return self._last_seq
-
-    def restart_sequence(self) -> None:
-        self._last_seq = None
+        return self.sequence.last
 
 
 def _build(record_type: type[Record], values: list[Value]) -> Record:
