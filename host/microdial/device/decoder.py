@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from dialwire import Framer
 from microdial.device.sequence import SequenceCounter, Step
-
-if TYPE_CHECKING:
-    from dialwire import Value  # only in the codec's type stub
 
 
 def seconds(t_us: int) -> float:
@@ -119,7 +115,9 @@ class Decoder:
             if record_type is None:
                 self.unexpected += 1
                 continue
-            records.append(_build(record_type, values))
+            # The codec already checked each field against the kind's layout, so positional
+            # construction cannot put a string where the layout says integer.
+            records.append(record_type(*values))  # type: ignore[arg-type]
         return records
 
     def check_sequence(self, sample: SampleRecord) -> Step | None:
@@ -129,7 +127,7 @@ class Decoder:
         which from the dial's clock.
         """
         step = self.sequence.observe(sample.seq)
-        return step if step.kind == "gap" else None
+        return step if step.lost else None  # only a gap loses samples
 
     def restart_sequence(self) -> None:
         self.sequence.restart()
@@ -149,9 +147,3 @@ class Decoder:
     @property
     def last_seq(self) -> int | None:
         return self.sequence.last
-
-
-def _build(record_type: type[Record], values: list[Value]) -> Record:
-    # The codec already checked each field against the kind's layout, so positional
-    # construction cannot put a string where the layout says integer.
-    return record_type(*values)  # type: ignore[arg-type]

@@ -250,8 +250,9 @@ class DialSession:
 
     def _check_reset(self, device_time: float, arrival: float) -> None:
         last = self._last_device_time
-        self._last_device_time = device_time if last is None else max(last, device_time)
-        if last is not None and device_time < last - RESET_THRESHOLD:
+        if last is None or device_time > last:
+            self._last_device_time = device_time
+        elif device_time < last - RESET_THRESHOLD:
             self.resets += 1
             self._last_device_time = device_time
             self.clock.reset()
