@@ -1,11 +1,24 @@
-"""Bytes from a dial → typed records, with integrity checks, resync and sequence-gap accounting."""
+"""Bytes from a dial → typed records, with integrity checks, resync and sequence-gap accounting.
+
+A record passes two checks before it comes out: the codec's (check value, kind, field layout) and
+plausibility (each number within what a dial can send: a time since start not negative, a value on the
+scale, a sequence number below the modulus). A record failing either is counted in bad_records and
+never handed on, so it can change no state: no false restart, no false gap.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dialwire import Framer
+from dialwire import SEQ_MODULO, VALUE_MAX, VALUE_MIN, Framer
 from microdial.device.sequence import SequenceCounter, Step
+
+# Longer than a dial runs (about 8.9 years): a device time beyond it is damage, not age.
+MAX_DEVICE_TIME_US = 1 << 48
+
+
+def _time(t_us: int) -> bool:
+    return 0 <= t_us <= MAX_DEVICE_TIME_US
 
 
 def seconds(t_us: int) -> float:
@@ -23,12 +36,18 @@ class Identity:
     steps_per_detent: int
     value: int
 
+    def plausible(self) -> bool:
+        return 1 <= self.rate_hz <= 1000 and VALUE_MIN <= self.value <= VALUE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class SampleRecord:
     seq: int
     t_us: int
     value: int
+
+    def plausible(self) -> bool:
+        return 0 <= self.seq < SEQ_MODULO and _time(self.t_us) and VALUE_MIN <= self.value <= VALUE_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +56,17 @@ class Heartbeat:
     last_seq: int
     value: int
 
+    def plausible(self) -> bool:
+        return _time(self.t_us) and 0 <= self.last_seq < SEQ_MODULO and VALUE_MIN <= self.value <= VALUE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class ButtonRecord:
     t_us: int
     kind: str
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +78,18 @@ class Diagnostics:
     loop_max_us: int
     errors: int
 
+    def plausible(self) -> bool:
+        counts = (self.dropped_records, self.dropped_bytes, self.bad_commands, self.loop_max_us, self.errors)
+        return _time(self.t_us) and min(counts) >= 0
+
 
 @dataclass(frozen=True, slots=True)
 class Pong:
     token: int
     t_us: int
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +98,18 @@ class Ack:
     status: str
     detail: str
 
+    def plausible(self) -> bool:
+        return True  # text only: the codec's checks are all there is
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceError:
     t_us: int
     code: str
     message: str
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 Record = Identity | SampleRecord | Heartbeat | ButtonRecord | Diagnostics | Pong | Ack | DeviceError
@@ -95,10 +133,11 @@ class Decoder:
         self._framer = Framer()
         self.sequence = SequenceCounter()
         self.unexpected = 0  # intact records of a kind a device never sends (e.g. echoed commands)
+        self.implausible = 0  # intact records with a number no dial sends
 
     @property
     def bad_records(self) -> int:
-        return self._framer.bad_records
+        return self._framer.bad_records + self.implausible
 
     @property
     def skipped_bytes(self) -> int:
@@ -117,7 +156,11 @@ class Decoder:
                 continue
             # The codec already checked each field against the kind's layout, so positional
             # construction cannot put a string where the layout says integer.
-            records.append(record_type(*values))  # type: ignore[arg-type]
+            record = record_type(*values)  # type: ignore[arg-type]
+            if record.plausible():
+                records.append(record)
+            else:
+                self.implausible += 1
         return records
 
     def check_sequence(self, sample: SampleRecord) -> Step | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from dialwire import encode
-from microdial.device.clock import ClockModel, Probe
+from microdial.device.clock import ClockModel, DeviceTimeline, Probe
 from microdial.device.decoder import (
     Ack,
     ButtonRecord,
@@ -49,9 +49,6 @@ from microdial.players.base import PlayerClock
 from microdial.sinks.base import Sink
 
 log = logging.getLogger(__name__)
-
-# A device clock that goes back by more than this restarted; less is the jitter of its own stamps.
-RESET_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +94,8 @@ class DialSession:
         # Samples of the chunk being handled: the sink gets them together, as one read gave them.
         self._stamped: list[Sample] = []
         self._early: list[SampleRecord] = []
-        self._last_device_time: float | None = None
+        self.timeline = DeviceTimeline()
+        self.time_jumps = 0
         self._tokens = itertools.count(1)
         self._pongs: Requests[int, tuple[int, float]] = Requests()
         self._acks: Requests[str, Ack] = Requests()
@@ -176,24 +174,25 @@ class DialSession:
             lost.set_exception(error)
 
     def _handle(self, record: Record, arrival: float) -> None:
+        # A timed record is first held against the dial's clock (_on_time, in the guards): one too far
+        # ahead is damage and matches no case (dropped); one that went back shows a restart.
         match record:
             case SampleRecord():
                 self._on_sample(record, arrival)
-            case Pong(token=token, t_us=t_us):
+            case Pong(token=token, t_us=t_us) if self._on_time(seconds(t_us), arrival):
                 self._pongs.resolve(token, (t_us, arrival))  # a late PONG: its PING gave up
             case Identity():
                 self._on_identity(record)
-            case Heartbeat(t_us=t_us, value=value):
-                self._check_reset(seconds(t_us), arrival)
+            case Heartbeat(t_us=t_us, value=value) if self._on_time(seconds(t_us), arrival):
                 self.last_value = value
-            case ButtonRecord(t_us=t_us, kind=kind):
+            case ButtonRecord(t_us=t_us, kind=kind) if self._on_time(seconds(t_us), arrival):
                 self._emit("button", kind, seconds(t_us))
                 player = self.stamper.player
                 if player is not None:
                     player.on_button(kind)
-            case Diagnostics(dropped_records=dropped):
+            case Diagnostics(t_us=t_us, dropped_records=dropped) if self._on_time(seconds(t_us), arrival):
                 self.device_dropped_records = dropped
-            case DeviceError(t_us=t_us, code=code, message=message):
+            case DeviceError(t_us=t_us, code=code, message=message) if self._on_time(seconds(t_us), arrival):
                 log.warning("dial %s reports %s: %s", self._name, code, message)
                 self._emit("device-error", f"{code}: {message}", seconds(t_us))
             case Ack(command=command, status=status, detail=detail):
@@ -226,7 +225,8 @@ class DialSession:
 
     def _on_sample(self, record: SampleRecord, arrival: float) -> None:
         device_time = seconds(record.t_us)
-        self._check_reset(device_time, arrival)
+        if not self._on_time(device_time, arrival):
+            return
         self.clock.observe_arrival(device_time, arrival)
         gap = self.decoder.check_sequence(record)
         if gap is not None:
@@ -248,21 +248,27 @@ class DialSession:
             return
         self._stamped.append(sample)
 
-    def _check_reset(self, device_time: float, arrival: float) -> None:
-        last = self._last_device_time
-        if last is None or device_time > last:
-            self._last_device_time = device_time
-        elif device_time < last - RESET_THRESHOLD:
-            self.resets += 1
-            self._last_device_time = device_time
-            self.clock.reset()
-            self.clock.observe_arrival(device_time, arrival)
-            self.decoder.restart_sequence()
-            self._resync.set()
-            log.warning(
-                "dial %s restarted (its clock went back %.3f s); re-syncing", self._name, last - device_time
-            )
-            self._emit("reset", f"device clock went back {last - device_time:.3f} s", device_time)
+    def _on_time(self, device_time: float, arrival: float) -> bool:
+        """Follow the dial's clock: re-sync after a restart; False for a time too far ahead to be true."""
+        last = self.timeline.last
+        verdict = self.timeline.observe(device_time, arrival)
+        if verdict == "on":
+            return True
+        assert last is not None
+        if verdict == "ahead":
+            self.time_jumps += 1
+            log.warning("dial %s sent a time %.0f s ahead; dropped", self._name, device_time - last)
+            return False
+        self.resets += 1
+        self.clock.reset()
+        self.clock.observe_arrival(device_time, arrival)
+        self.decoder.restart_sequence()
+        self._resync.set()
+        log.warning(
+            "dial %s restarted (its clock went back %.3f s); re-syncing", self._name, last - device_time
+        )
+        self._emit("reset", f"device clock went back {last - device_time:.3f} s", device_time)
+        return True
 
     # -- requests ----------------------------------------------------------------------------------
     async def command(self, kind: str, fields: tuple[int, ...] = (), timeout: float = 2.0) -> Ack:
@@ -305,7 +311,7 @@ class DialSession:
     def counters(self) -> Counters:
         return Counters(
             samples=self.decoder.samples,
-            bad_records=self.decoder.bad_records,
+            bad_records=self.decoder.bad_records + self.time_jumps,
             skipped_bytes=self.decoder.skipped_bytes,
             gaps=self.decoder.gaps,
             lost_samples=self.decoder.lost_samples,
