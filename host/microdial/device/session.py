@@ -1,9 +1,11 @@
 """The conversation with one dial: who it is, its clock, its restarts, and what each of its records means.
 
 Records arrive through data_received (this session is the transport's Receiver) and are handled in the
-loop step that read them: a sample is sequence-checked (device/sequence.py), mapped to host time
-(device/clock.py), stamped (device/stamp.py) and handed to the sink with the others of its read; a PONG
-or an ACK goes to the request waiting for it (device/requests.py). While a transport is connected, three
+loop step that read them. Each timed record is first held against the dial's clock (DeviceTimeline in
+device/clock.py): a time that went back is a restart, one too far ahead is damage and is dropped.
+Then a sample is sequence-checked (device/sequence.py), mapped to host time (device/clock.py), stamped
+(device/stamp.py) and handed to the sink with the others of its read; a PONG or an ACK goes to the
+request waiting for it (device/requests.py). While a transport is connected, three
 tasks run beside that: IDENT until the dial says who it is, PING bursts for the clock mapping (as LSL
 does: of each burst only the probe with the smallest round trip is kept), and the periodic status.
 
@@ -371,7 +373,7 @@ class DialSession:
         self.sink.put_event(self.stamper.event(self.key, kind, detail, device_time))
 
     async def stop(self, timeout: float = 5.0) -> bool:
-        """Deliver everything pending to the sink; the caller then cancels run()."""
+        """Deliver everything pending to the sink; the caller then cancels the runner's task."""
         if self.sink is None:
             return True
         return await self.sink.close(timeout)
