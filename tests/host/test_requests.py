@@ -69,3 +69,19 @@ async def test_cancelled_request_and_failed_send_leave_nothing_behind() -> None:
         await requests.request(2, broken(), timeout=1.0)
     assert len(requests) == 0
     assert not requests.resolve(1, "x") and not requests.resolve(2, "x")
+
+
+async def test_a_cancel_in_the_step_the_reply_comes_is_not_swallowed() -> None:
+    # asyncio.wait_for on Python 3.11 would return the reply here, and a cancelled sync loop ran on.
+    requests: Requests[int, str] = Requests()
+
+    async def send() -> None:
+        pass
+
+    task = asyncio.create_task(requests.request(1, send(), timeout=10.0))
+    await asyncio.sleep(0)
+    assert requests.resolve(1, "reply")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(requests) == 0

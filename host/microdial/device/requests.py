@@ -30,7 +30,10 @@ class Requests(Generic[K, R]):
         waiters.append(waiter)
         try:
             await send
-            return await asyncio.wait_for(waiter, timeout)
+            # Not asyncio.wait_for: on Python 3.11 it returns the reply, swallowing a cancel that came
+            # in the step the reply did, and the cancelled task (a sync loop) would run on forever.
+            async with asyncio.timeout(timeout):
+                return await waiter
         finally:
             if waiter in waiters:
                 waiters.remove(waiter)

@@ -150,7 +150,8 @@ class DialSession:
         while not self.identified.is_set():
             await transport.write(encode("IDENT"))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.identified.wait(), self._options.identify_timeout)
+                async with asyncio.timeout(self._options.identify_timeout):  # not wait_for: see requests.py
+                    await self.identified.wait()
 
     # -- records: the transport's Receiver --------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -294,7 +295,8 @@ class DialSession:
             self._resync.clear()
             interval = 1.0 if bursts < self._options.fast_bursts else self._options.sync_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._resync.wait(), interval)
+                async with asyncio.timeout(interval):  # not wait_for: see requests.py
+                    await self._resync.wait()
 
     async def _burst(self, transport: Transport) -> list[Probe]:
         probes: list[Probe] = []
