@@ -18,10 +18,15 @@ StepKind = Literal["first", "next", "gap", "repeat", "back"]
 
 
 class Step(NamedTuple):
-    # A tuple, not a frozen dataclass: one is made per sample, and this builds it in a quarter of the time.
     kind: StepKind
+    # The number seen before: for a gap, a repeat or a step back. None for a first, and for a next,
+    # where it says nothing new: so the common step is one shared value, not an object per sample.
     previous: int | None
     lost: int = 0
+
+
+FIRST = Step("first", None)
+NEXT = Step("next", None)
 
 
 class SequenceCounter:
@@ -39,10 +44,10 @@ class SequenceCounter:
         self.samples += 1
         previous, self.last = self.last, seq
         if previous is None:
-            return Step("first", None)
+            return FIRST
         step = (seq - previous) % SEQ_MODULO  # dialwire.seq_delta, without a call: this runs per sample
         if step == 1:
-            return Step("next", previous)
+            return NEXT
         if step == 0:
             return Step("repeat", previous)
         if step >= HALF:
