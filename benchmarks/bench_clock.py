@@ -1,7 +1,7 @@
 """Clock mapping accuracy: a simulated dial in simulated time, through microdial.device.clock exactly as the dial runner uses it.
 
 The dial's crystal runs off by a known drift (−100, 0, +100 ppm) from a known offset. Probes go out
-as microdial.device.runner sends them (bursts of 8 PINGs, one burst a second for the first 5, then every
+as microdial.device.session sends them (bursts of 8 PINGs, one burst a second for the first 5, then every
 5 s); each direction's USB delay is independently uniform (host→device 0.1–3 ms, device→host
 0.1–1 ms) with occasional 10 ms scheduling spikes, so the minimum-RTT probe is biased by the
 asymmetry, as on a real bus. Every 10 ms the dial takes a sample; its device timestamp is mapped
@@ -20,7 +20,7 @@ import random
 import numpy as np
 
 from microdial.device.clock import ClockModel, Probe
-from microdial.device.runner import RunnerOptions
+from microdial.device.session import SessionOptions
 
 UP = (0.1e-3, 3e-3)  # host → device
 DOWN = (0.1e-3, 1e-3)  # device → host
@@ -58,7 +58,7 @@ def burst(dial: SimulatedDial, start: float, rng: random.Random, probes: int) ->
     return out, now
 
 
-def burst_starts(options: RunnerOptions, seconds: float) -> list[float]:
+def burst_starts(options: SessionOptions, seconds: float) -> list[float]:
     starts = [HOST_START + i * 1.0 for i in range(options.fast_bursts)]
     while starts[-1] < HOST_START + seconds:
         starts.append(starts[-1] + options.sync_interval)
@@ -67,7 +67,7 @@ def burst_starts(options: RunnerOptions, seconds: float) -> list[float]:
 
 def simulate(drift_ppm: float, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     """(absolute errors s, reported uncertainties s, samples taken before the first burst completed)."""
-    options = RunnerOptions()
+    options = SessionOptions()
     rng = random.Random(seed)
     dial = SimulatedDial(drift_ppm)
     model = ClockModel()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from microdial.device.clock import ClockModel, Probe
+from microdial.device.clock import RESET_THRESHOLD, ClockModel, DeviceTimeline, Probe
 
 OFFSET = 5123.25  # host monotonic − device time at device time 0, seconds
 
@@ -81,3 +81,20 @@ def test_reset_forgets_the_old_device_clock() -> None:
     assert model.synced
     model.reset()
     assert not model.synced and model.to_host(1.0)[1] is None
+
+
+def test_timeline_tells_on_time_restart_and_impossible_jump() -> None:
+    timeline = DeviceTimeline()
+    assert timeline.observe(100.0, 1000.0) == "on"
+    assert timeline.observe(100.01, 1000.01) == "on"
+    # A stamp a little older than the latest (a key event's own time): jitter, the latest stays.
+    assert timeline.observe(99.9, 1000.02) == "on" and timeline.last == 100.01
+    # Unplugged for an hour: the device time moved as far as the host's, so it is believed.
+    assert timeline.observe(3700.0, 4600.0) == "on"
+    # 10^12 µs ahead within a second of host time: a damaged record; the latest is kept.
+    assert timeline.observe(1e6, 4601.0) == "ahead" and timeline.last == 3700.0
+    assert timeline.observe(3701.0, 4601.0) == "on"
+    # Back by more than RESET_THRESHOLD: a restart; its time becomes the latest.
+    assert timeline.observe(3701.0 - RESET_THRESHOLD - 0.1, 4601.1) == "back"
+    assert timeline.observe(0.2, 4601.2) == "back" and timeline.last == 0.2
+    assert timeline.observe(0.3, 4601.3) == "on"

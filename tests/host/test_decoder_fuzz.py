@@ -1,4 +1,5 @@
-"""Decoder robustness: arbitrary bytes never crash it; intact records always come out, in order, alone."""
+"""Decoder robustness: arbitrary bytes never crash it; intact plausible records always come out, in order,
+alone; a record with a number no dial sends never comes out."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialwire import BOOT_DIGITS, DEVICE_ID_CHARS, ID_LAYOUTS, MAX_DEVICE_ID, MAX_RECORD, SCHEMA, encode
-from microdial.device.decoder import _RECORD_TYPES, Decoder, Record
+from dialwire import (
+    BOOT_DIGITS,
+    DEVICE_ID_CHARS,
+    ID_LAYOUTS,
+    MAX_DEVICE_ID,
+    MAX_RECORD,
+    SCHEMA,
+    SEQ_MODULO,
+    VALUE_MAX,
+    VALUE_MIN,
+    encode,
+)
+from microdial.device.decoder import _RECORD_TYPES, MAX_DEVICE_TIME_US, Decoder, Record
 
 DEVICE_KINDS = sorted(_RECORD_TYPES)
 TEXT = st.text(
@@ -16,31 +28,67 @@ TEXT = st.text(
 )
 INTEGER = st.integers(min_value=-(2**31), max_value=2**31)
 # Device ids and boot nonces are checked at the wire, so only valid ones make an intact record.
-FIELD = {
-    "i": INTEGER,
+TEXT_FIELD = {
     "s": TEXT,
     "d": st.text(st.sampled_from(DEVICE_ID_CHARS), min_size=1, max_size=MAX_DEVICE_ID),
     "n": st.text(st.sampled_from("0123456789ABCDEF"), min_size=BOOT_DIGITS, max_size=BOOT_DIGITS),
 }
-SMALLEST = {"i": 0, "s": "", "d": "D", "n": "0" * BOOT_DIGITS}
+SMALLEST = {"i": 1, "s": "", "d": "D", "n": "0" * BOOT_DIGITS}
+
+# What a dial can send in each numeric field (None: any integer); the bounds plausibility checks.
+TIME = (0, MAX_DEVICE_TIME_US)
+SEQ = (0, SEQ_MODULO - 1)
+VALUE = (VALUE_MIN, VALUE_MAX)
+COUNT = (0, None)  # a counter since start: no upper bound
+BOUNDS: dict[str, list[tuple[int, int | None] | None]] = {
+    # The ID record's layout follows its protocol version: these cover the longest.
+    "ID": [None, None, None, None, (1, 1000), None, VALUE, None],
+    "S": [SEQ, TIME, VALUE],
+    "HB": [TIME, SEQ, VALUE],
+    "BTN": [TIME, None],
+    "DIAG": [TIME, COUNT, COUNT, COUNT, COUNT, COUNT],
+    "PONG": [None, TIME],
+    "ACK": [None, None, None],
+    "ERR": [TIME, None, None],
+}
+
+
+def field(spec: str, bounds: tuple[int, int | None] | None) -> st.SearchStrategy[int | str]:
+    if spec != "i":
+        return TEXT_FIELD[spec]
+    return INTEGER if bounds is None else st.integers(bounds[0], bounds[1] or 2**31)
 
 
 @st.composite
 def records(draw: st.DrawFn) -> tuple[bytes, Record]:
     """One valid device record on the wire, and what the decoder must make of it."""
     kind = draw(st.sampled_from(DEVICE_KINDS))
-    layout = SCHEMA[kind]
+    layout, bounds = SCHEMA[kind], BOUNDS[kind]
     first: list[int] = []
     if kind == "ID":  # its layout follows its protocol version
         version = draw(st.sampled_from(sorted(ID_LAYOUTS)))
-        layout, first = ID_LAYOUTS[version][1:], [version]
-    fields = first + [draw(FIELD[spec]) for spec in layout]
+        layout, first, bounds = ID_LAYOUTS[version][1:], [version], bounds[1:]
+    fields = first + [draw(field(spec, limit)) for spec, limit in zip(layout, bounds, strict=False)]
     line = encode(kind, fields)
     if len(line) > MAX_RECORD:
         # Longer than any record a dial sends; the framer may drop those by design.
         fields = first + [SMALLEST[spec] for spec in layout]
         line = encode(kind, fields)
     return line, _RECORD_TYPES[kind](*fields)  # type: ignore[arg-type]
+
+
+@st.composite
+def implausible_records(draw: st.DrawFn) -> bytes:
+    """An intact record (its check value right) with one number outside what a dial can send."""
+    kind = draw(st.sampled_from([kind for kind, bounds in BOUNDS.items() if any(bounds)]))
+    fields: list[int | str] = [SMALLEST[spec] for spec in SCHEMA[kind]]
+    if kind == "ID":
+        fields[0] = max(ID_LAYOUTS)
+    index = draw(st.sampled_from([i for i, bounds in enumerate(BOUNDS[kind]) if bounds]))
+    low, high = BOUNDS[kind][index] or (0, None)
+    below = st.integers(max_value=low - 1)
+    fields[index] = draw(below if high is None else below | st.integers(min_value=high + 1, max_value=10**15))
+    return encode(kind, fields)
 
 
 def feed_in_chunks(decoder: Decoder, data: bytes, cuts: list[int]) -> list[Record]:
@@ -84,6 +132,15 @@ def test_intact_records_between_garbage_with_newlines(
 ) -> None:
     stream = b"".join(garbage + line for garbage, (line, _) in items) + tail
     assert feed_in_chunks(Decoder(), stream, cuts) == [record for _, (_, record) in items]
+
+
+@settings(max_examples=300, deadline=None)
+@given(implausible_records(), records())
+def test_implausible_records_are_counted_and_never_come_out(bad: bytes, good: tuple[bytes, Record]) -> None:
+    decoder = Decoder()
+    line, record = good
+    assert decoder.feed(bad + line) == [record]
+    assert (decoder.implausible, decoder.bad_records) == (1, 1)
 
 
 def test_a_megabyte_of_noise_with_records_and_bit_flipped_copies() -> None:

@@ -7,11 +7,17 @@ CircuitPython's modules (the only part that cannot exist on this machine).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialwire import SEQ_MODULO, VALUE_MAX, VALUE_MIN, encode
 from microdial.device.runner import DialRunner, RunnerOptions
+from microdial.device.session import DialSession
 from microdial.device.transports.serial import SerialTransport
 from microdial.sinks.memory import MemorySink
 from tests.host.support import CorruptingLink, make_dial, wait_for
@@ -142,3 +148,96 @@ async def test_corrupted_bytes_are_skipped_and_every_intact_record_recovered() -
     assert runner.decoder.bad_records >= corrupting.damaged * 0.9
     assert runner.decoder.skipped_bytes > 0
     assert runner.decoder.lost_samples == 0
+
+
+# -- a record no dial can send changes nothing ------------------------------------------------------
+DEVICE = "E6614103E7452D2F"
+START_US = 5_000_000  # the first good sample's device time
+GOOD = encode("ID", (1, "0.1.0", DEVICE, "encoder", 100, 4, 0)) + b"".join(
+    encode("S", (seq, START_US + seq * 10_000, 3)) for seq in range(50)
+)
+NEXT = encode("S", (50, START_US + 50 * 10_000, 4))
+# Device times a dial cannot send after GOOD: before its start, or a minute and more ahead of it.
+BAD_TIME = st.integers(max_value=-1) | st.integers(min_value=START_US + 60_000_000, max_value=10**15)
+OFF_SCALE = st.integers(max_value=VALUE_MIN - 1) | st.integers(min_value=VALUE_MAX + 1)
+BAD_SEQ = st.integers(max_value=-1) | st.integers(min_value=SEQ_MODULO)
+ANY_SEQ = st.integers(0, SEQ_MODULO - 1)
+GOOD_TIME = st.integers(START_US, START_US + 10_000_000)
+ON_SCALE = st.integers(VALUE_MIN, VALUE_MAX)
+BAD_RECORDS = st.one_of(
+    st.tuples(st.just("S"), st.tuples(ANY_SEQ, BAD_TIME, ON_SCALE)),
+    st.tuples(st.just("S"), st.tuples(ANY_SEQ, GOOD_TIME, OFF_SCALE)),
+    st.tuples(st.just("S"), st.tuples(BAD_SEQ, GOOD_TIME, ON_SCALE)),
+    st.tuples(st.just("HB"), st.tuples(BAD_TIME, ANY_SEQ, ON_SCALE)),
+    st.tuples(st.just("HB"), st.tuples(GOOD_TIME, ANY_SEQ, OFF_SCALE)),
+    st.tuples(st.just("BTN"), st.tuples(BAD_TIME, st.just("mark"))),
+    st.tuples(st.just("ERR"), st.tuples(BAD_TIME, st.just("loop"), st.just("slow"))),
+    st.tuples(st.just("DIAG"), st.tuples(BAD_TIME, *[st.integers(0, 9)] * 5)),
+    st.tuples(st.just("PONG"), st.tuples(st.integers(0, 10**9), BAD_TIME)),
+    st.tuples(
+        st.just("ID"),
+        st.tuples(
+            st.just(1),
+            *[st.just(text) for text in ("0.1.0", DEVICE, "pot")],
+            st.integers(1001, 10**6),
+            st.just(4),
+            ON_SCALE,
+        ),
+    ),
+)
+
+
+def state(session: DialSession, sink: MemorySink) -> tuple[object, ...]:
+    """Everything a record can change, but the bad-record count."""
+    counters = session.counters().model_dump(exclude={"bad_records"})
+    return (
+        counters,
+        session.last_value,
+        session.identity,
+        session.timeline.last,
+        session.clock.state(),
+        len(sink.samples),
+        len(sink.events),
+        len(sink.statuses),
+    )
+
+
+async def feed_bad_record(bad: bytes) -> None:
+    primary, secondary = os.openpty()
+    sink = MemorySink()
+    session = DialSession("S1", "client", lambda key: sink)
+    transport = SerialTransport(os.ttyname(secondary))
+    await session.connect(transport)
+    try:
+        session.data_received(GOOD)
+        before = state(session, sink)
+        assert len(sink.samples) == 50 and session.counters().bad_records == 0
+        session.data_received(bad)
+        assert state(session, sink) == before
+        assert session.counters().bad_records == 1
+        # The stream goes on as if the bad record had never come: no gap, no restart.
+        session.data_received(NEXT)
+        counters = session.counters()
+        assert (counters.samples, counters.gaps, counters.lost_samples, counters.resets) == (51, 0, 0, 0)
+        assert [s.seq for s in sink.samples] == list(range(51))
+    finally:
+        await transport.close()
+        os.close(primary)
+        os.close(secondary)
+
+
+@settings(max_examples=150, deadline=None)
+@given(BAD_RECORDS)
+def test_a_record_no_dial_can_send_changes_no_state(bad: tuple[str, tuple[int | str, ...]]) -> None:
+    """Issue 13: times of −5 µs or 10^12 µs made false restarts; a value of 999 made a gap first."""
+    kind, fields = bad
+    asyncio.run(feed_bad_record(encode(kind, fields)))
+
+
+async def test_the_cases_issue_13_found() -> None:
+    for bad in (
+        encode("S", (50, -5, 3)),
+        encode("S", (50, 10**12, 3)),
+        encode("S", (100_050, START_US, 999)),
+    ):
+        await feed_bad_record(bad)

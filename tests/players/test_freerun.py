@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from microdial.players.freerun import FreeRunClock
+from microdial.players.mpv import MpvClock
 
 
 class FakeTime:
@@ -60,6 +62,28 @@ def test_mark_button_toggles() -> None:
     now.now += 4
     assert clock.stamp(now.now).media_time == 4.0
     assert clock.stamp(now.now).playback == "paused"
+
+
+def test_session_commands_start_and_stop_it() -> None:
+    now = FakeTime()
+    clock = FreeRunClock(now)
+    clock.ready()
+    clock.on_session("mark")  # a mark in the session's log moves nothing
+    now.now += 3
+    assert clock.stamp(now.now).playback == "paused"
+    clock.on_session("start")
+    now.now += 2
+    assert (clock.stamp(now.now).media_time, clock.stamp(now.now).playback) == (2.0, "playing")
+    clock.on_session("stop")
+    assert clock.stamp(now.now).playback == "no-player"
+
+
+def test_a_followed_player_ignores_the_hooks() -> None:
+    # The hooks are the PlayerClock interface's: a clock that follows a player does nothing on them.
+    clock = MpvClock(Path("/nonexistent.sock"))
+    clock.on_button("mark")
+    clock.on_session("start")
+    assert clock.stamp(0.0).playback == "no-player"
 
 
 async def test_run_waits_ready_at_zero() -> None:

@@ -13,8 +13,49 @@ import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from microdial.model import SyncState
+
+# A device clock that goes back by more than this restarted; less is the jitter of its own stamps.
+RESET_THRESHOLD = 0.5
+# A device clock cannot run ahead of the host's by more than its drift (crystals: tens of ppm) plus
+# how late the earlier record arrived (buffered in the USB stack: seconds at most). A time further
+# ahead is a damaged record that passed the check value: believed, it would make every later record
+# look like a restart.
+AHEAD_RATE = 1.001
+AHEAD_SLACK = 10.0
+
+Verdict = Literal["on", "back", "ahead"]
+
+
+class DeviceTimeline:
+    """The latest device time a dial's records showed; says whether a new one is on, back, or too far ahead.
+
+    "back" (by more than RESET_THRESHOLD) is a restart: the new time becomes the latest. "ahead" is
+    impossible: the caller drops the record and the latest stays.
+    """
+
+    __slots__ = ("arrival", "last")
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.arrival = 0.0  # host monotonic instant the latest arrived
+
+    def observe(self, device_time: float, arrival: float) -> Verdict:
+        last = self.last
+        verdict: Verdict = "on"
+        if last is not None:
+            if device_time > last:
+                if device_time - last > (arrival - self.arrival) * AHEAD_RATE + AHEAD_SLACK:
+                    return "ahead"
+            elif device_time < last - RESET_THRESHOLD:
+                verdict = "back"
+            else:
+                return "on"  # a little back: its stamp's jitter; the latest stays
+        self.last = device_time
+        self.arrival = arrival
+        return verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,24 @@
-"""Bytes from a dial → typed records, with integrity checks, resync and sequence-gap accounting."""
+"""Bytes from a dial → typed records, with integrity checks, resync and sequence-gap accounting.
+
+A record passes two checks before it comes out: the codec's (check value, kind, field layout) and
+plausibility (each number within what a dial can send: a time since start not negative, a value on the
+scale, a sequence number below the modulus). A record failing either is counted in bad_records and
+never handed on, so it can change no state: no false restart, no false gap.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from dialwire import Framer, seq_delta
+from dialwire import SEQ_MODULO, VALUE_MAX, VALUE_MIN, Framer
+from microdial.device.sequence import SequenceCounter, Step
 
-if TYPE_CHECKING:
-    from dialwire import Value  # only in the codec's type stub
+# Longer than a dial runs (about 8.9 years): a device time beyond it is damage, not age.
+MAX_DEVICE_TIME_US = 1 << 48
+
+
+def _time(t_us: int) -> bool:
+    return 0 <= t_us <= MAX_DEVICE_TIME_US
 
 
 def seconds(t_us: int) -> float:
@@ -29,12 +39,18 @@ class Identity:
     # seq restarts at every boot. None from a protocol 1 dial, whose ID has no such field.
     boot: str | None = None
 
+    def plausible(self) -> bool:
+        return 1 <= self.rate_hz <= 1000 and VALUE_MIN <= self.value <= VALUE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class SampleRecord:
     seq: int
     t_us: int
     value: int
+
+    def plausible(self) -> bool:
+        return 0 <= self.seq < SEQ_MODULO and _time(self.t_us) and VALUE_MIN <= self.value <= VALUE_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +59,17 @@ class Heartbeat:
     last_seq: int
     value: int
 
+    def plausible(self) -> bool:
+        return _time(self.t_us) and 0 <= self.last_seq < SEQ_MODULO and VALUE_MIN <= self.value <= VALUE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class ButtonRecord:
     t_us: int
     kind: str
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +81,18 @@ class Diagnostics:
     loop_max_us: int
     errors: int
 
+    def plausible(self) -> bool:
+        counts = (self.dropped_records, self.dropped_bytes, self.bad_commands, self.loop_max_us, self.errors)
+        return _time(self.t_us) and min(counts) >= 0
+
 
 @dataclass(frozen=True, slots=True)
 class Pong:
     token: int
     t_us: int
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +101,18 @@ class Ack:
     status: str
     detail: str
 
+    def plausible(self) -> bool:
+        return True  # text only: the codec's checks are all there is
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceError:
     t_us: int
     code: str
     message: str
+
+    def plausible(self) -> bool:
+        return _time(self.t_us)
 
 
 Record = Identity | SampleRecord | Heartbeat | ButtonRecord | Diagnostics | Pong | Ack | DeviceError
@@ -94,28 +129,18 @@ _RECORD_TYPES: dict[str, type[Record]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Samples the device numbered but the host never received."""
-
-    after_seq: int
-    lost: int
-
-
 class Decoder:
     """One dial's byte stream → records. Bad bytes are counted, never fatal."""
 
     def __init__(self) -> None:
         self._framer = Framer()
-        self._last_seq: int | None = None
-        self.samples = 0
-        self.gaps = 0
-        self.lost_samples = 0
+        self.sequence = SequenceCounter()
         self.unexpected = 0  # intact records of a kind a device never sends (e.g. echoed commands)
+        self.implausible = 0  # intact records with a number no dial sends
 
     @property
     def bad_records(self) -> int:
-        return self._framer.bad_records
+        return self._framer.bad_records + self.implausible
 
     @property
     def skipped_bytes(self) -> int:
@@ -132,34 +157,39 @@ class Decoder:
             if record_type is None:
                 self.unexpected += 1
                 continue
-            records.append(_build(record_type, values))
+            # The codec already checked each field against the kind's layout, so positional
+            # construction cannot put a string where the layout says integer.
+            record = record_type(*values)  # type: ignore[arg-type]
+            if record.plausible():
+                records.append(record)
+            else:
+                self.implausible += 1
         return records
 
-    def check_sequence(self, sample: SampleRecord) -> Gap | None:
-        """Account for the sample's sequence number; a Gap when samples went missing before it."""
-        self.samples += 1
-        previous, self._last_seq = self._last_seq, sample.seq
-        if previous is None:
-            return None
-        step = seq_delta(sample.seq, previous)
-        if step == 1 or step == 0:
-            return None
-        if step > seq_delta(previous, sample.seq):
-            # Backwards: a device restart or a duplicate; the clock mapping decides which.
-            return None
-        self.gaps += 1
-        self.lost_samples += step - 1
-        return Gap(after_seq=previous, lost=step - 1)
+    def check_sequence(self, sample: SampleRecord) -> Step | None:
+        """Account for the sample's sequence number; the Step when samples went missing before it.
+
+        A number from before the last one (a restart or a duplicate) is not a gap: the session tells
+        which from the dial's clock.
+        """
+        step = self.sequence.observe(sample.seq)
+        return step if step.lost else None  # only a gap loses samples
+
+    def restart_sequence(self) -> None:
+        self.sequence.restart()
+
+    @property
+    def samples(self) -> int:
+        return self.sequence.samples
+
+    @property
+    def gaps(self) -> int:
+        return self.sequence.gaps
+
+    @property
+    def lost_samples(self) -> int:
+        return self.sequence.lost
 
     @property
     def last_seq(self) -> int | None:
-        return self._last_seq
-
-    def restart_sequence(self) -> None:
-        self._last_seq = None
-
-
-def _build(record_type: type[Record], values: list[Value]) -> Record:
-    # The codec already checked each field against the kind's layout, so positional
-    # construction cannot put a string where the layout says integer.
-    return record_type(*values)  # type: ignore[arg-type]
+        return self.sequence.last

@@ -1,4 +1,4 @@
-"""microdial.device.discovery"""
+"""Which dials are there: what each transport finds (serial ports, HID devices, given paths), followed across hot-plug."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import glob
 from collections.abc import Callable
 from typing import Literal
 
-import serial.tools.list_ports
-
 from microdial.device.transports.base import Receiver, Transport
-from microdial.device.transports.serial import DATA_INTERFACE, SerialTransport
+from microdial.device.transports.serial import SerialTransport, data_ports
 from microdial.errors import ConfigError, TransportError
 
 TransportFactory = Callable[[], Transport]
@@ -46,9 +44,7 @@ class PortDiscovery:
         return found
 
     def _scan_auto(self) -> dict[str, TransportFactory]:
-        for port in serial.tools.list_ports.comports():
-            if DATA_INTERFACE in (port.interface or ""):
-                self._auto_paths[port.serial_number or port.device] = port.device
+        self._auto_paths.update(data_ports())
         return {key: self._follow(key) for key in self._auto_paths}
 
     def _scan_hid(self) -> dict[str, TransportFactory]:
@@ -58,10 +54,8 @@ class PortDiscovery:
 
     def _follow(self, key: str) -> TransportFactory:
         def open_current() -> Transport:
-            for port in serial.tools.list_ports.comports():
-                if (port.serial_number or port.device) == key and DATA_INTERFACE in (port.interface or ""):
-                    return SerialTransport(port.device)
-            return _Absent(self._auto_paths.get(key, key))
+            path = data_ports().get(key)
+            return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path)
 
         return open_current
 

@@ -8,21 +8,25 @@ restart of the dial's count (or an old duplicate: who asks decides with the dial
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from dialwire import SEQ_MODULO, seq_delta
+from dialwire import SEQ_MODULO
 
 HALF = SEQ_MODULO // 2
 
 StepKind = Literal["first", "next", "gap", "repeat", "back"]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     kind: StepKind
+    # The number seen before: for a gap, a repeat or a step back. None for a first, and for a next,
+    # where it says nothing new: so the common step is one shared value, not an object per sample.
     previous: int | None
     lost: int = 0
+
+
+FIRST = Step("first", None)
+NEXT = Step("next", None)
 
 
 class SequenceCounter:
@@ -40,10 +44,10 @@ class SequenceCounter:
         self.samples += 1
         previous, self.last = self.last, seq
         if previous is None:
-            return Step("first", None)
-        step = seq_delta(seq, previous)
+            return FIRST
+        step = (seq - previous) % SEQ_MODULO  # dialwire.seq_delta, without a call: this runs per sample
         if step == 1:
-            return Step("next", previous)
+            return NEXT
         if step == 0:
             return Step("repeat", previous)
         if step >= HALF:

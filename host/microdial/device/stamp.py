@@ -1,4 +1,4 @@
-"""A decoded sample + the clock mapping + the player's position → the published Sample."""
+"""A device instant + the clock mapping + the player's position → the times a Sample or DialEvent carries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from microdial.device.clock import ClockModel
 from microdial.device.decoder import SampleRecord, seconds
-from microdial.model import Sample
+from microdial.model import DialEvent, EventKind, Sample
 from microdial.players.base import MediaStamp, PlayerClock
 
 
@@ -19,6 +19,9 @@ class DialKey:
     participant: str | None = None
 
 
+Times = tuple[float, float, float | None, MediaStamp | None]
+
+
 class Stamper:
     def __init__(self, clock: ClockModel, player: PlayerClock | None = None) -> None:
         self.clock = clock
@@ -26,18 +29,22 @@ class Stamper:
         # One wall-clock anchor per run: host_time stays monotonic even if NTP steps the clock.
         self.wall_offset = time.time() - time.monotonic()
 
-    def host_times(self, device_time: float) -> tuple[float, float, float | None]:
-        """(host monotonic, UTC epoch, uncertainty) of a device instant."""
-        monotonic, uncertainty = self.clock.to_host(device_time)
-        return monotonic, monotonic + self.wall_offset, uncertainty
+    def times(self, device_time: float | None) -> Times:
+        """(host monotonic, UTC epoch, sync uncertainty, player stamp) of a device instant, or of now.
 
-    def media(self, host_monotonic: float) -> MediaStamp | None:
-        return None if self.player is None else self.player.stamp(host_monotonic)
+        The one place a record gets its host and media times: samples and events alike.
+        """
+        if device_time is None:
+            monotonic, uncertainty = time.monotonic(), None
+        else:
+            monotonic, uncertainty = self.clock.to_host(device_time)
+        player = self.player
+        media = None if player is None else player.stamp(monotonic)
+        return monotonic, monotonic + self.wall_offset, uncertainty, media
 
     def sample(self, key: DialKey, record: SampleRecord) -> Sample:
         device_time = seconds(record.t_us)
-        monotonic, epoch, uncertainty = self.host_times(device_time)
-        media = self.media(monotonic)
+        monotonic, epoch, uncertainty, media = self.times(device_time)
         return Sample(
             dial=key.dial,
             role=key.role,
@@ -55,4 +62,18 @@ class Stamper:
             media=None if media is None else media.media,
             media_duration=None if media is None else media.media_duration,
             discontinuity=False if media is None else media.discontinuity,
+        )
+
+    def event(self, key: DialKey, kind: EventKind, detail: str, device_time: float | None) -> DialEvent:
+        monotonic, epoch, _, media = self.times(device_time)
+        return DialEvent(
+            dial=key.dial,
+            role=key.role,
+            session=key.session,
+            kind=kind,
+            detail=detail,
+            device_time=device_time,
+            host_time=epoch,
+            host_monotonic=monotonic,
+            media_time=None if media is None else media.media_time,
         )

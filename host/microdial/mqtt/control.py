@@ -22,7 +22,6 @@ from microdial.mqtt.client import MqttError
 from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.topics import command_topic, reply_topic
 from microdial.players.base import PlayerClock
-from microdial.players.freerun import FreeRunClock
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +89,8 @@ class Controller:
         )
 
     def _session_command(self, command: SessionCommand) -> CommandReply:
-        player = self._player
-        if isinstance(player, FreeRunClock):
-            if command.action == "start":
-                player.start()
-            elif command.action == "stop":
-                player.stop()
+        if self._player is not None:
+            self._player.on_session(command.action)
         for runner in self._runners:
             runner.mark_session(command.action, command.detail)
         return CommandReply(

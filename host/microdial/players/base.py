@@ -15,14 +15,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from microdial.backoff import Backoff
 from microdial.model import Playback
 
 log = logging.getLogger(__name__)
 
 # A report further than this from the interpolated position is a jump (a seek we were not told about).
 JUMP_TOLERANCE = 0.25
-BACKOFF_FIRST = 0.1
-BACKOFF_MAX = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +78,14 @@ class PlayerClock(abc.ABC):
     @abc.abstractmethod
     def stamp(self, host_monotonic: float) -> MediaStamp:
         """The media position at host_monotonic (time.monotonic() seconds), from the latest anchor."""
+
+    # -- hooks: what the dials and the session commands say. No-ops on purpose (hence noqa B027): a
+    # followed player ignores them, a clock that can act on them (FreeRunClock) overrides them.
+    def on_button(self, kind: str) -> None:  # noqa: B027
+        """A dial's button was pressed (kind as the dial reports it: "mark", ...)."""
+
+    def on_session(self, action: str) -> None:  # noqa: B027
+        """The session was started, stopped or marked (a control command's action)."""
 
 
 class PlayerGone(Exception):
@@ -188,7 +195,8 @@ class AnchoredClock(PlayerClock):
         return MediaStamp(media_time, playback, self.name, self.media, self.duration, flagged)
 
     async def run(self) -> None:
-        delay = BACKOFF_FIRST
+        # A player's return is followed within 2 s: until then every sample goes without media time.
+        backoff = Backoff(0.1, 2.0)
         last_error = ""
         while True:
             try:
@@ -199,10 +207,9 @@ class AnchoredClock(PlayerClock):
                     log.warning("%s: %s; retrying", self.name, err)
                 last_error = str(err)
             if self.online:
-                delay = BACKOFF_FIRST
+                backoff.reset()
             self._on_offline()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+            await backoff.wait()
 
     @abc.abstractmethod
     async def _follow(self) -> None:

@@ -55,6 +55,12 @@ class FreeRunClock(AnchoredClock):
         else:
             self.resume()
 
+    def on_session(self, action: str) -> None:
+        if action == "start":
+            self.start()
+        elif action == "stop":
+            self.stop()
+
     async def _follow(self) -> None:
         if self.anchor is None:
             self.ready()

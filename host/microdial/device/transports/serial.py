@@ -17,11 +17,21 @@ from microdial.errors import TransportError
 DATA_INTERFACE = "CircuitPython CDC2"
 
 
+def data_ports() -> dict[str, str]:
+    """Every connected CircuitPython data port: its USB serial number (else its path) → its device path.
+
+    ttyACM numbers follow plug order, not the dial; the serial number follows the dial.
+    """
+    return {
+        port.serial_number or port.device: port.device
+        for port in serial.tools.list_ports.comports()
+        if DATA_INTERFACE in (port.interface or "")
+    }
+
+
 def find_data_ports() -> list[str]:
-    """Device paths of every connected CircuitPython data port (ttyACM order is not guaranteed)."""
-    return sorted(
-        port.device for port in serial.tools.list_ports.comports() if DATA_INTERFACE in (port.interface or "")
-    )
+    """Device paths of every connected CircuitPython data port."""
+    return sorted(data_ports().values())
 
 
 class SerialTransport(Transport):
