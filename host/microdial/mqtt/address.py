@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from microdial.errors import ConfigError
+from microdial.mqtt.interface import ConnectRefused
 
 log = logging.getLogger(__name__)
 
@@ -74,53 +75,6 @@ class BrokerSettings(BaseSettings):
 
     # mqtts:// for TLS. A password in the URL would show in ps: --password-file or the environment.
     broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
-    username: str | None = None
-    # Never in a repr, a log line or url.
-    password: str | None = Field(None, repr=False)
-    # None: unknown (clients try MQTT 5, then 3.1.1); False for brokers known to speak only 3.1.1.
-    mqtt5: bool | None = None
-    # mqtts:// only. None: the system's CAs.
-    ca_file: Path | None = None
-    # For a broker that asks clients for a certificate (require_certificate); the key may be in cert_file.
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ConfigError(f"broker URL {redacted(url)!r}: use mqtt://HOST:PORT or mqtts://HOST:PORT")
-        tls = parts.scheme in ("mqtts", "ssl")
-        try:
-            port = parts.port or (8883 if tls else 1883)
-        except ValueError as err:
-            raise ConfigError(f"broker URL {redacted(url)!r}: {err}") from None
-        if not parts.hostname:
-            raise ConfigError(f"broker URL {redacted(url)!r} names no host: use mqtt://HOST:PORT")
-        return cls(host=parts.hostname, port=port, tls=tls, username=parts.username, password=parts.password)
-
-    @property
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def redacted(url: str) -> str:
-    """url without the password it may carry."""
-    scheme, sep, rest = url.rpartition("://")
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{hostpart}"
-
-
-class BrokerSettings(BaseSettings):
-    """The broker connection settings of every command that connects, included in its settings
-    model: flags (--broker, --ca-file...), [section] keys, MICRODIAL_<SECTION>_<FIELD> variables."""
-
-    broker: str = Field(
-        DEFAULT_URL,
-        description="MQTT broker URL, mqtts:// for TLS (a password in it shows in ps: use --password-file)",
-    )
     username: str | None = Field(None, description="MQTT user name")
     password: str | None = Field(
         None,
@@ -216,10 +170,10 @@ class ConnectionReport:
     changes, else once every interval with how many attempts failed since; and one line when the
     connection is back."""
 
-    def __init__(self, who: str, address: BrokerAddress, interval: float = REPORT_INTERVAL) -> None:
+    def __init__(self, who: str, address: BrokerAddress, interval: float | None = None) -> None:
         self.who = who
         self.address = address
-        self.interval = interval
+        self.interval = REPORT_INTERVAL if interval is None else interval
         self.failures = 0
         self._reason: str | None = None
         self._reported = 0.0
@@ -227,7 +181,8 @@ class ConnectionReport:
 
     def failed(self, error: Exception) -> None:
         self.failures += 1
-        reason = str(error)
+        # The client's own "cannot connect to URL: " would say it twice.
+        reason = str(error).removeprefix(f"cannot connect to {self.address.url}: ")
         now = time.monotonic()
         if reason == self._reason and now - self._reported < self.interval:
             self._since += 1
@@ -259,11 +214,7 @@ class ConnectionReport:
 
 def _needs_attention(error: Exception) -> bool:
     """A refusal or a certificate problem does not go away by waiting, unlike a broker that is down."""
-    return (
-        "refused the connection" in str(error)
-        or isinstance(error, ssl.SSLError)
-        or "CERTIFICATE" in str(error)
-    )
+    return isinstance(error, ConnectRefused) or "CERTIFICATE" in str(error)
 
 
 def _hint(reason: str) -> str:
