@@ -16,7 +16,7 @@ from microdial.mqtt import address as broker_address
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions
-from microdial.recorder import RecorderSettings
+from microdial.recorder import RecorderSettings, record
 from tests.access.conftest import PASSWORD, USER, Lab
 from tests.access.support import loud, running
 
@@ -130,3 +130,22 @@ def test_unreadable_tls_files_are_named(tmp_path: Path) -> None:
         RecorderSettings(password_file=tmp_path / "missing").broker_address()
     with pytest.raises(ConfigError, match="--cert-file"):
         RecorderSettings(broker="mqtts://127.0.0.1", key_file=tmp_path).broker_address()
+
+
+async def test_the_recorder_reports_a_refused_user_once(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MICRODIAL_RECORD_PASSWORD", "wrong")
+    flags = {
+        "broker": lab.url,
+        "ca_file": lab.ca,
+        "username": USER,
+        "out": tmp_path / "out",
+        "reconnect_max": 0.1,
+    }
+    settings = load_settings(RecorderSettings, "record", flags)
+    async with running(record(settings)):
+        await asyncio.sleep(1.5)
+    (line,) = loud(caplog)
+    assert line.levelno == logging.ERROR and "recorder" in line.getMessage()
+    assert "Not authorized" in line.getMessage() or "user name or password" in line.getMessage()

@@ -196,7 +196,7 @@ class ConnectionReport:
             self.who,
             self.address.url,
             reason,
-            _hint(reason),
+            _hint(reason, self.address),
             again,
         )
         self._reason, self._reported, self._since = reason, now, 0
@@ -217,7 +217,9 @@ def _needs_attention(error: Exception) -> bool:
     return isinstance(error, ConnectRefused) or "CERTIFICATE" in str(error)
 
 
-def _hint(reason: str) -> str:
+def _hint(reason: str, address: BrokerAddress) -> str:
+    if "closed the connection at once" in reason and address.tls and address.cert_file is None:
+        return " (a broker that asks for a client certificate does this without one: --cert-file)"
     if "CERTIFICATE_VERIFY_FAILED" in reason:
         return " (check --ca-file: the CA that signed the broker's certificate)"
     if "user name or password" in reason or "Not authorized" in reason:
