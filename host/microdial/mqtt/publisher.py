@@ -28,6 +28,7 @@ from microdial.mqtt.client import (
     ConnectRefused,
     MqttClient,
     MqttError,
+    SubscriptionRefused,
     Will,
     mqtt_client,
 )
@@ -203,6 +204,9 @@ class MqttPublisher:
     async def _subscribe(self, client: MqttClient, listener: Listener) -> None:
         try:
             await client.subscribe(listener.topic, qos=listener.qos)
+        except SubscriptionRefused as err:
+            # The broker's ACL: no reconnect cures it, and commands would go unanswered in silence.
+            log.error("daemon %s: %s; commands will not reach it (check the broker's ACL)", self.daemon, err)
         except MqttError as err:
             log.debug("subscribing to %s: %s; again after reconnecting", listener.topic, err)
         else:
