@@ -76,7 +76,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="app", required=True, metavar="COMMAND")
     wanted = next((arg for arg in argv if arg in APPS), None)
     for name, (_, help_text) in APPS.items():
-        app_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # No abbreviations: `--password SECRET` must be refused, not taken for --password-file.
+        app_parser = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         # Only the chosen app's module is imported, so a broken optional part never blocks the others.
         if name == wanted:
             _load(name).configure(app_parser)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
 from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import DialEntry, RoleMap
@@ -22,7 +21,7 @@ from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.stamp import DialKey
 from microdial.errors import BrokerUnreachable, TransportError
 from microdial.model import Code
-from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
+from microdial.mqtt.address import BrokerSettings, reachable
 from microdial.mqtt.control import Controller
 from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions
@@ -40,13 +39,12 @@ log = logging.getLogger(__name__)
 QoS = Annotated[int, Field(ge=0, le=2)]
 
 
-class DaemonSettings(BaseSettings):
+class DaemonSettings(BrokerSettings):
     port: str = Field(
         "auto",
         description="the dials' data ports: auto, a path, a glob like '/tmp/dials/*', or comma-separated paths",
     )
     transport: Literal["serial", "hid"] = Field("serial", description="how dials are connected")
-    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
     session: Code | None = Field(None, description="session code (no personal names); required")
     rater: Code | None = Field(
         None, description="rater role of a dial the config's [daemon.dials] table does not name"
@@ -76,13 +74,6 @@ class DaemonSettings(BaseSettings):
         description="commands on microdial/v1/<session>/cmd must carry this token when it is set",
         json_schema_extra={"flag": False, "secret": True},
     )
-    username: str | None = Field(None, description="MQTT user name")
-    password: str | None = Field(
-        None,
-        description="MQTT password (environment or config file: a flag would show it in ps)",
-        json_schema_extra={"flag": False, "secret": True},
-    )
-    ca_file: Path | None = Field(None, description="CA of a lab broker with its own certificate (mqtts://)")
     mqtt_protocol: Literal["auto", "3.1.1", "5"] = Field("auto", description="MQTT protocol version")
     qos_samples: QoS = Field(1, description="MQTT QoS of samples")
     qos_status: QoS = Field(1, description="MQTT QoS of dial status messages")
@@ -101,18 +92,11 @@ class DaemonSettings(BaseSettings):
         20, ge=1, description="QoS 1/2 messages unacknowledged at once; at most the broker's Receive Maximum"
     )
 
-    def broker_address(self) -> BrokerAddress:
-        address = BrokerAddress.parse(self.broker)
-        if self.username is not None:
-            address = address.model_copy(update={"username": self.username, "password": self.password})
-        return address
-
     def mqtt_options(self) -> MqttOptions:
         return MqttOptions(
             max_queue=self.max_queue,
             batch_window=self.batch_window,
             protocol=self.mqtt_protocol,
-            ca_file=self.ca_file,
             qos_samples=self.qos_samples,
             qos_status=self.qos_status,
             qos_events=self.qos_events,
@@ -212,7 +196,7 @@ async def serve(
             for runner, task in list(tasks.items()):
                 if task.done():
                     error = task.exception()
-                    log.error("dial %s stopped: %r; restarting it", runner.key or "(unidentified)", error)
+                    log.error("dial %s stopped: %r; restarting it", _dial_id(runner), error)
                     tasks[runner] = asyncio.create_task(runner.run())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), scan_interval)
@@ -220,12 +204,19 @@ async def serve(
         for runner, ok in zip(runners, flushed, strict=True):
             if not ok:
                 log.error(
-                    "dial %s: %d samples not delivered before exit", runner.key, runner.counters().queued
+                    "dial %s: %d samples not delivered before exit",
+                    _dial_id(runner),
+                    runner.counters().queued,
                 )
     finally:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+def _dial_id(runner: DialRunner) -> str:
+    """The dial's id for a log line: the key's repr would say DialKey(session=..., ...)."""
+    return runner.key.dial if runner.key is not None else "(not yet identified)"
 
 
 def discoverer(

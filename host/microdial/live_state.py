@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from microdial.backoff import Backoff
 from microdial.model import DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
-from microdial.mqtt.address import BrokerAddress
+from microdial.mqtt.address import BrokerAddress, ConnectionReport
 from microdial.mqtt.client import ClientOptions, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
 from microdial.mqtt.topics import DaemonTopic, parse_daemon_topic, parse_topic, subscription
@@ -173,17 +173,20 @@ def drops(status: DialStatus | None) -> int:
 
 
 async def follow(
-    state: LiveState, broker: str, *, name: str, qos: int, ready: asyncio.Event | None = None
+    state: LiveState, address: BrokerAddress, *, name: str, qos: int, ready: asyncio.Event | None = None
 ) -> None:
     """Feed state from the broker until cancelled, reconnecting with the shared backoff; `ready`
     is set once subscribed. state.connected says whether the broker is reachable now."""
-    address = BrokerAddress.parse(broker)
     backoff = Backoff()
+    report = ConnectionReport(name, address)
     while True:
+        connected = False
         try:
             async with mqtt_client(
                 address, ClientOptions(identifier=f"microdial-{name}-{secrets.token_hex(4)}")
             ) as client:
+                connected = True
+                report.connected()
                 await client.subscribe(subscription(state.session), qos=qos)
                 state.link(True)
                 backoff.reset()
@@ -193,7 +196,10 @@ async def follow(
                     if isinstance(message.payload, bytes):
                         state.handle(str(message.topic), message.payload)
         except MqttError as err:
-            log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, backoff.delay)
+            if connected:
+                log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, backoff.delay)
+            else:
+                report.failed(err)
         finally:
             state.link(False)
         await backoff.wait()

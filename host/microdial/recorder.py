@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings
 
 from microdial.errors import RecordingError
 from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
-from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
+from microdial.mqtt.address import BrokerAddress, BrokerSettings, ConnectionReport
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
 from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
@@ -37,8 +36,7 @@ from microdial.store.writer import SessionRecord
 log = logging.getLogger(__name__)
 
 
-class RecorderSettings(BaseSettings):
-    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+class RecorderSettings(BrokerSettings):
     out: Path = Field(Path("recordings"), description="folder for session folders")
     session: Code | None = Field(None, description="record only this session code; none: every session")
     client_id: Code = Field(
@@ -213,15 +211,19 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
 
 async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = None) -> None:
     """Record until cancelled; then flush, sync and close everything and re-raise CancelledError."""
-    address = BrokerAddress.parse(settings.broker)
+    address = settings.broker_address()
+    report = ConnectionReport("recorder", address)
     recorder = Recorder(settings.out, settings.session, settings.dedupe_window)
     topic = subscription(settings.session)
     delay = 0.2
     try:
         while True:
             client = _client(settings, address)
+            connected = False
             try:
                 async with client:
+                    connected = True
+                    report.connected()
                     await client.subscribe(topic, qos=1)
                     log.info("recording %s from %s into %s", topic, address.url, settings.out)
                     delay = 0.2
@@ -229,7 +231,10 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
                         ready.set()
                     await _consume(client, recorder, settings)
             except MqttError as err:
-                log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
+                if connected:
+                    log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
+                else:
+                    report.failed(err)
             # Whatever arrived is on disk before the next connection redelivers the rest.
             recorder.sync()
             await asyncio.sleep(delay)

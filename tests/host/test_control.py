@@ -136,3 +136,28 @@ async def test_a_dial_of_another_daemon_gets_no_reply_from_this_one(
     async with rig(mosquitto, session_code) as r:
         with pytest.raises(TimeoutError):
             await r.send({"id": "n1", "command": "identify", "dial": "0000000000000000"}, timeout=1.0)
+
+
+async def test_hostile_commands_are_refused_and_the_handler_keeps_serving(
+    mosquitto: MosquittoProcess, session_code: str
+) -> None:
+    """2000 nested brackets (a RecursionError in the parser), a 1 MB id, an over-long id: each gets a
+    short error reply that echoes none of it, and the next valid command is still answered."""
+    huge_id = "x" * 1_000_000
+    long_id = "y" * 1000
+    hostile = [
+        b"[" * 2000,
+        json.dumps({"id": "d1", "command": "session", "action": "mark", "detail": "["}).encode()[:-2]
+        + b"[" * 2000
+        + b"}",
+        json.dumps({"id": huge_id, "command": "session", "action": "mark"}).encode(),
+        json.dumps({"id": long_id, "command": "launch"}).encode(),
+    ]
+    async with rig(mosquitto, session_code) as r:
+        for payload in hostile:
+            reply = await r.send(payload)
+            assert not reply.ok and reply.error is not None and "malformed command" in reply.error
+            assert reply.id is None and len(reply.model_dump_json()) < 200, reply.model_dump_json()[:300]
+        reply = await r.send({"id": "after", "command": "session", "action": "mark", "detail": "still here"})
+        assert (reply.id, reply.ok) == ("after", True)
+        assert [e.detail for e in r.sink.events if e.kind == "session"] == ["mark still here"]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
 from dialwire import ID_LAYOUTS, PROTOCOL_VERSION, encode
 from microdial.broker_config.probe import probe_queue
@@ -27,7 +26,7 @@ from microdial.config import Options
 from microdial.device.decoder import Decoder, Identity, Pong
 from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
-from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, reachable
+from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, BrokerSettings, reachable
 from microdial.mqtt.client import ClientOptions, ConnectRefused, MqttError, mqtt_client
 from microdial.players.base import AnchoredClock
 
@@ -52,7 +51,7 @@ class Check:
         return f"{self.status:<4} {self.subject}: {self.message}"
 
 
-class DoctorSettings(BaseSettings):
+class DoctorSettings(BrokerSettings):
     port: list[str] = Field(
         default_factory=list,
         description="check this data port (repeatable), e.g. a `microdial sim` pty; none: every dial found",
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 async def diagnose(settings: DoctorSettings, rules_dirs: Sequence[Path] = RULES_DIRS) -> list[Check]:
     port_checks, broker_checks, player_checks = await asyncio.gather(
         check_ports(settings.port, settings.timeout),
-        check_broker(settings.broker, settings.timeout),
+        check_broker(settings, settings.timeout),
         check_player(settings.player, settings.timeout),
     )
     return [*port_checks, check_udev_rules(rules_dirs), *broker_checks, *player_checks]
@@ -295,9 +294,10 @@ def _rules(path: Path) -> list[str]:
 
 
 # -- broker --------------------------------------------------------------------------------------------
-async def check_broker(url: str, timeout: float) -> list[Check]:
+async def check_broker(broker: str | BrokerSettings, timeout: float) -> list[Check]:
+    """broker: a URL, or the settings with credentials and TLS files."""
     try:
-        address = BrokerAddress.parse(url)
+        address = BrokerAddress.parse(broker) if isinstance(broker, str) else broker.broker_address()
     except ConfigError as err:
         return [Check("FAIL", "broker", str(err))]
     subject = f"broker {address.url}"
@@ -318,13 +318,11 @@ async def check_broker(url: str, timeout: float) -> list[Check]:
             Check("FAIL", subject, f"the broker refused the MQTT connection ({err}): check user and password")
         ]
     except MqttError as err:
-        return [
-            Check(
-                "FAIL",
-                subject,
-                f"TCP works but MQTT does not ({err}): is this an MQTT port? for TLS use mqtts://",
-            )
-        ]
+        if "CERTIFICATE_VERIFY_FAILED" in str(err):
+            advice = "the broker's certificate is not trusted: give the CA that signed it with --ca-file"
+        else:
+            advice = "is this an MQTT port? for TLS use mqtts://"
+        return [Check("FAIL", subject, f"TCP works but MQTT does not ({err}): {advice}")]
     return [
         Check("OK", subject, "reachable; MQTT connect accepted"),
         *await check_broker_queues(address, timeout),

@@ -8,19 +8,17 @@ import sys
 from typing import TextIO
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
 from microdial.apps import run_until_signalled
 from microdial.config import Options
 from microdial.live_state import LiveState, follow
 from microdial.model import Code
-from microdial.mqtt.address import DEFAULT_URL
+from microdial.mqtt.address import BrokerSettings
 
 COLUMNS = ("role", "dial", "state", "rate", "value", "drops", "sync ±")
 
 
-class WatchSettings(BaseSettings):
-    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+class WatchSettings(BrokerSettings):
     session: Code | None = Field(None, description="only this session; none: every session")
     interval: float = Field(0.5, gt=0, description="seconds between redraws of the table")
 
@@ -50,12 +48,16 @@ def table(state: LiveState) -> str:
     ]
     if len(rows) == 1:
         lines.append("(no dials yet)")
+    if not state.connected:
+        # What the table shows is what was known when the broker was last reachable, if ever.
+        lines.insert(0, "broker unreachable: the table is not live")
     return "\n".join(lines)
 
 
 async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | None = None) -> None:
     """Print the table every interval until cancelled; on a terminal, redraw it in place."""
     state = LiveState(settings.session)
+    address = settings.broker_address()
     redraw = out.isatty()
 
     async def printer() -> None:
@@ -67,7 +69,7 @@ async def watch(settings: WatchSettings, out: TextIO, *, ready: asyncio.Event | 
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(printer())
-        tasks.create_task(follow(state, settings.broker, name="watch", qos=0, ready=ready))
+        tasks.create_task(follow(state, address, name="watch", qos=0, ready=ready))
 
 
 OPTIONS = Options(WatchSettings, "watch")

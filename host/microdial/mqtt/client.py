@@ -89,6 +89,10 @@ class MqttClient:
         paho.on_message = self._on_message
         paho.on_publish = self._on_publish
         paho.on_subscribe = self._on_subscribe
+        # paho's own log ("failed to receive on socket" at ERROR on every broker stop) is detail
+        # for -v: the failure itself reaches the caller as an MqttError, which says it in our words.
+        if log.isEnabledFor(logging.DEBUG):
+            paho.on_log = _paho_log
         paho.max_inflight_messages_set(options.max_inflight)
         paho.manual_ack_set(options.manual_ack)
         paho.connect_timeout = options.timeout
@@ -346,6 +350,10 @@ class MqttClient:
         """Acknowledge a message received with manual_ack: the broker may forget it now."""
         if self._io.open:
             self._io.call(self._io.paho.ack, message.mid, message.qos)
+
+
+def _paho_log(client: mqtt.Client, userdata: Any, level: int, message: str) -> None:
+    log.debug("paho: %s", message)
 
 
 def mqtt_client(address: BrokerAddress, options: ClientOptions | None = None) -> MqttClient:

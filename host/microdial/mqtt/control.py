@@ -3,7 +3,9 @@
 Commands come and replies go on the daemon's one broker connection (MqttPublisher), which
 subscribes to the command topic again after every reconnect.
 
-A malformed or unauthorised command gets an error reply and changes nothing. A command for a
+A malformed or unauthorised command gets an error reply and changes nothing; what is parsed is
+bounded in size and nesting (a command is a flat object of a few short fields), the reply never
+echoes more than an id of the allowed length, and no command, however bad, stops the handler. A command for a
 dial this daemon does not have is left to the daemon that has it (daemons of one session share
 the command topic), so it gets no reply from here.
 """
@@ -26,6 +28,11 @@ from microdial.players.base import PlayerClock
 log = logging.getLogger(__name__)
 
 DEVICE_COMMANDS = {"recentre": "ZERO", "identify": "IDENT"}
+# The largest valid command (a 64-character id and token, a 200-character detail) is far below.
+MAX_COMMAND_BYTES = 4096
+# A command is one object of scalars: anything nested deeper is not a command.
+MAX_DEPTH = 2
+MAX_ID = 64
 
 
 class Controller:
@@ -52,7 +59,13 @@ class Controller:
 
     async def run(self) -> None:
         while True:
-            reply = await self.handle(await self._commands.messages.get())
+            payload = await self._commands.messages.get()
+            try:
+                reply = await self.handle(payload)
+            except Exception:
+                # A bug must cost one command, not every later one.
+                log.exception("control: a command of %d bytes failed; serving the next", len(payload))
+                reply = CommandReply(id=None, ok=False, error="internal error: see the daemon's log")
             if reply is None:
                 continue
             try:
@@ -61,6 +74,16 @@ class Controller:
                 log.warning("control: the reply to %s was lost with the connection: %s", reply.id, err)
 
     async def handle(self, payload: bytes) -> CommandReply | None:
+        if len(payload) > MAX_COMMAND_BYTES:
+            return CommandReply(
+                id=None,
+                ok=False,
+                error=f"malformed command: {len(payload)} bytes, at most {MAX_COMMAND_BYTES}",
+            )
+        if _depth(payload) > MAX_DEPTH:
+            return CommandReply(
+                id=None, ok=False, error=f"malformed command: nested deeper than {MAX_DEPTH} levels"
+            )
         try:
             command = COMMAND.validate_json(payload)
         except ValidationError as err:
@@ -102,10 +125,33 @@ def _device(command: DialCommand) -> tuple[str, tuple[int, ...]]:
     return DEVICE_COMMANDS[command.command], ()
 
 
+def _depth(payload: bytes) -> int:
+    """How deep arrays and objects nest, outside strings: checked before any parser recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
+
+
 def _claimed_id(payload: bytes) -> str | None:
-    """The id a malformed command meant to have, so the sender can match the error to it."""
+    """The id a malformed command meant to have, so the sender can match the error to it; not one
+    longer than a valid id (the reply would echo it)."""
     try:
         claimed = json.loads(payload).get("id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
-    return claimed if isinstance(claimed, str) else None
+    return claimed if isinstance(claimed, str) and 0 < len(claimed) <= MAX_ID else None

@@ -76,6 +76,8 @@ class ClientOptions(BaseModel):
     session_expiry: int = Field(3600, ge=0)
     keepalive: int = Field(10, ge=1)
     will: Will | None = None
+    # The CA to trust for this client alone; the address's own TLS files (BrokerAddress: CA,
+    # client certificate) are what every command's settings give.
     ca_file: Path | None = None
     # Seconds to wait for the broker: connecting, acknowledgements.
     timeout: float = Field(10.0, gt=0)

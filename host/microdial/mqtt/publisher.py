@@ -21,8 +21,17 @@ from typing import Literal
 
 from microdial.backoff import Backoff
 from microdial.model import DaemonStatus
-from microdial.mqtt.address import BrokerAddress
-from microdial.mqtt.client import ClientOptions, ConnectRefused, MqttClient, MqttError, Will, mqtt_client
+from microdial.mqtt.address import BrokerAddress, ConnectionReport
+from microdial.mqtt.client import (
+    UNSUPPORTED_PROTOCOL,
+    ClientOptions,
+    ConnectRefused,
+    MqttClient,
+    MqttError,
+    SubscriptionRefused,
+    Will,
+    mqtt_client,
+)
 from microdial.mqtt.sink import MqttOptions, MqttSink, ProtocolChoice
 from microdial.mqtt.spool import Spool
 from microdial.mqtt.topics import daemon_topic
@@ -72,6 +81,7 @@ class MqttPublisher:
         self._stopped = asyncio.Event()
         self._status_topic = daemon_topic(session, self.daemon)
         self._subscribing: set[asyncio.Task[None]] = set()  # listen() while connected
+        self._report = ConnectionReport(f"daemon {self.daemon}", address)
 
     # -- what the daemon's parts call ---------------------------------------------------
     def sink(self, dial: str, spool: Spool | None = None) -> MqttSink:
@@ -148,6 +158,7 @@ class MqttPublisher:
                     self.protocol = "5"
                 self.connects += 1
                 backoff.reset()
+                self._report.connected()
                 log.info("daemon %s: connected to broker %s", self.daemon, self.address.url)
                 await self._online(client)
                 await self._serve(client)
@@ -169,7 +180,7 @@ class MqttPublisher:
                 queued = sum(sink.queued for sink in self._sinks.values())
                 log.warning("broker connection lost (%s); %d samples queued", err, queued)
             else:
-                log.debug("broker %s not reachable: %s", self.address.url, err)
+                self._report.failed(err)
         finally:
             self._client = None
             for listener in self._listeners.values():
@@ -193,6 +204,9 @@ class MqttPublisher:
     async def _subscribe(self, client: MqttClient, listener: Listener) -> None:
         try:
             await client.subscribe(listener.topic, qos=listener.qos)
+        except SubscriptionRefused as err:
+            # The broker's ACL: no reconnect cures it, and commands would go unanswered in silence.
+            log.error("daemon %s: %s; commands will not reach it (check the broker's ACL)", self.daemon, err)
         except MqttError as err:
             log.debug("subscribing to %s: %s; again after reconnecting", listener.topic, err)
         else:
@@ -276,5 +290,8 @@ class MqttPublisher:
 
 
 def _refused_protocol(err: MqttError) -> bool:
-    """The broker refused the MQTT 5 CONNECT, or never answered it (brokers that only speak 3.1.1)."""
-    return isinstance(err, ConnectRefused) or "timed out" in str(err)
+    """The broker refused MQTT 5 as such, or never answered it (brokers that only speak 3.1.1);
+    not a refusal for another reason (a wrong password), which 3.1.1 would not cure."""
+    if isinstance(err, ConnectRefused):
+        return err.code == UNSUPPORTED_PROTOCOL
+    return "timed out" in str(err) or "closed the connection at once" in str(err)

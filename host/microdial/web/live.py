@@ -13,18 +13,16 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
 from microdial.live_state import LiveState, follow
 from microdial.model import Code
-from microdial.mqtt.address import DEFAULT_URL
+from microdial.mqtt.address import BrokerSettings
 from microdial.web.base import STATIC, Access, Fanout, Visitor, add_assets, listening, page
 
 VIEWER_STATIC = STATIC / "viewer"
 
 
-class ViewSettings(BaseSettings):
-    broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
+class ViewSettings(BrokerSettings):
     session: Code | None = Field(None, description="session code to show")
     bind: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8765, ge=0, le=65535, description="TCP port; 0 picks a free one")
@@ -145,6 +143,7 @@ async def serve(
 ) -> None:
     """Run the viewer until cancelled; `bound` gets the TCP port once listening."""
     access = settings.access()
+    address = settings.broker_address()
     viewer = Viewer(settings, access)
     title = f"live view of session {settings.session or '(all)'}"
     async with listening(
@@ -153,5 +152,5 @@ async def serve(
         if bound is not None:
             bound.set_result(port)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(follow(viewer.state, settings.broker, name="view", qos=1, ready=ready))
+            tasks.create_task(follow(viewer.state, address, name="view", qos=1, ready=ready))
             tasks.create_task(viewer.push_loop())
