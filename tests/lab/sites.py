@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from microdial.bridge import site_bridge
+from microdial.broker_config.bridge import site_bridge
 from microdial.embedded_broker import MosquittoProcess, free_port
 from microdial.model import Sample, batch_json
 from microdial.mqtt.address import BrokerAddress
