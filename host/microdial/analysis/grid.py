@@ -129,9 +129,13 @@ def _accumulate(
     start, end, value = start[keep], end[keep], value[keep]
     first = np.floor(start).astype(np.int64)
     counts = np.bincount(first[first < n_seconds], minlength=n_seconds)[:n_seconds]
-    # max_hold bounds a segment's span, so a few passes over "k-th second it touches" suffice.
+    # max_hold bounds a segment's span, so a few passes over "k-th second it touches" suffice;
+    # each pass after the first takes only the segments that reach that far (few at 100 Hz).
     span = int(np.max(np.ceil(end) - first)) if first.size else 0
     for k in range(span):
+        if k:
+            reach = end > first + k
+            start, end, value, first = start[reach], end[reach], value[reach], first[reach]
         second = first + k
         lo = np.maximum(start, second)
         hi = np.minimum(end, second + 1.0)
