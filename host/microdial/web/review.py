@@ -5,6 +5,11 @@ window and gets at most a few thousand points per rater (first/last of the min a
 pixel bucket), so a two-hour session at 100 Hz stays a small JSON answer. The video is served
 as a file with HTTP range requests, which the browser's player needs to seek. Blinding is the
 live view's (microdial.web.base.Access): a role-limited page is only ever sent that role's traces and marks.
+
+The analysis is overlaid: each rater's ruptures and repairs and the clip table, from the session's
+analysis.json (`microdial analyze`, with whatever options it was run with) when the folder has one,
+else computed at start-up with the default options (microdial.analysis.session.analyse_folder).
+Both are on the grid's clock, the same Timeline the traces are placed by, so they line up.
 """
 
 from __future__ import annotations
@@ -19,20 +24,19 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
+from microdial.analysis.report import JSON_FILE, load_analysis
+from microdial.analysis.session import SessionAnalysis, analyse_folder
 from microdial.errors import MicrodialError
 from microdial.store.reader import Clock, read_session
-from microdial.web.base import NO_STORE, Access, add_assets, data_file, listening, page
-from microdial.web.live import VIEWER_STATIC, ViewSettings, roles_of
+from microdial.web.base import NO_STORE, Access, Visitor, add_assets, data_file, listening, page
+from microdial.web.history import MARK_KINDS
+from microdial.web.live import VIEWER_STATIC, ViewSettings, role_colours, roles_of
 
 # Buckets the page may ask for in one answer; two points each at most.
 MAX_BUCKETS = 5000
 
 
 DEFAULT_BUCKETS = 2000
-
-
-# Daemon event kinds a rater makes on purpose (a button press): drawn as marks.
-MARK_KINDS = frozenset({"button"})
 
 
 class ReviewError(MicrodialError):
@@ -66,6 +70,9 @@ class Recording:
     marks: list[Mark]
     # Samples with no media time in a session that otherwise has one: not placeable on the video.
     unplaced: int
+    analysis: SessionAnalysis | None = None
+    # Where the analysis came from, as the page says it.
+    analysis_source: str = ""
 
     @property
     def x_range(self) -> tuple[float, float]:
@@ -160,9 +167,12 @@ class ReviewServer:
             if visitor.sees(trace.role):
                 xs, vs, full = downsample(trace.x, trace.v, x0, x1, buckets)
                 answer.append({"dial": trace.dial, "role": trace.role, "x": xs, "v": vs, "full": full})
+        shown = [t.role for t in recording.traces.values() if visitor.sees(t.role)]
         return web.json_response(
             {
                 "session": recording.session,
+                "colours": role_colours(shown),
+                "analysis": analysis_for(recording, visitor),
                 "clock": recording.clock,
                 "roles": roles_of(visitor),
                 "range": [lo, hi],
@@ -180,10 +190,40 @@ class ReviewServer:
 
 
 def open_review(session_dir: Path, video: Path) -> Recording:
-    """The recording, once the video is known to be there (checked first: it is the cheap one)."""
+    """The recording and its analysis, once the video is known to be there (checked first: it
+    is the cheap one)."""
     if not video.is_file():
         raise ReviewError(f"video {video} does not exist: give the recording's video file with --video")
-    return load_recording(session_dir)
+    recording = load_recording(session_dir)
+    saved = session_dir / JSON_FILE
+    if saved.is_file():
+        recording.analysis, recording.analysis_source = load_analysis(saved), f"from {saved}"
+    else:
+        try:
+            recording.analysis = analyse_folder(session_dir)[1]
+            recording.analysis_source = "computed with the default options (no analysis.json in the folder)"
+        except MicrodialError as err:
+            # The traces are still worth seeing; the page says why there is no overlay.
+            recording.analysis_source = f"no analysis: {err}"
+    return recording
+
+
+def analysis_for(recording: Recording, visitor: Visitor) -> dict[str, Any]:
+    """The ruptures, repairs and clips of the raters the visitor sees."""
+    analysis = recording.analysis
+    if analysis is None:
+        return {"source": recording.analysis_source, "ruptures": [], "clips": []}
+    raters = [r for r in analysis.raters if visitor.sees(r.role)]
+    role_of = {r.rater: r.role for r in raters}
+    return {
+        "source": recording.analysis_source,
+        "ruptures": [
+            {"rater": r.rater, "role": r.role, "dial": r.dial} | rupture.model_dump()
+            for r in raters
+            for rupture in r.ruptures
+        ],
+        "clips": [c.model_dump() | {"role": role_of[c.rater]} for c in analysis.clips if c.rater in role_of],
+    }
 
 
 async def serve_review(
