@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from playwright.async_api import Browser, Page
 
 from microdial.analysis.colours import ROLE_COLOURS, colours
@@ -13,7 +14,10 @@ from microdial.analysis.report import JSON_FILE
 from microdial.analysis.ruptures import RuptureOptions
 from microdial.analysis.session import AnalyzeOptions, analyse_folder
 from microdial.embedded_broker import MosquittoProcess
-from microdial.web.review import open_review
+from microdial.web.review import load_recording, open_review
+from tests.analysis.sessions import HOST_T0
+from tests.analysis.sessions import DialTrace as AnalysisTrace
+from tests.analysis.sessions import write_session as write_analysis_session
 
 from .conftest import SESSION, feed, reviewing, running_viewer, settings_for, wait_js, write_session
 
@@ -132,3 +136,35 @@ def test_review_computes_the_analysis_when_the_folder_has_none(tmp_path: Path, v
     assert recording.analysis is not None and "computed with the default options" in recording.analysis_source
     # Ten seconds are too short for the default 30-s segments: no ruptures, and the page says so.
     assert recording.analysis.clips == []
+
+
+def rewatched(root: Path) -> Path:
+    """A client who watches 0-8 s at 10 (host seconds 0-8), seeks back to 4 s and watches 4-10 s at -10."""
+    media = np.concatenate([np.arange(0, 8, 0.1), np.arange(4, 10, 0.1)])
+    value = np.where(np.arange(media.size) < 80, 10, -10)
+    host = HOST_T0 + np.arange(media.size) * 0.1
+    disc = np.arange(media.size) == 80
+    trace = AnalysisTrace("dialC", "client", host, value, media_time=media, discontinuity=disc)
+    return write_analysis_session(root / "RW", "RW", [trace])
+
+
+def test_review_keeps_the_passes_of_a_rewatched_stretch_apart(tmp_path: Path) -> None:
+    trace = load_recording(rewatched(tmp_path)).traces["dialC"]
+    assert trace.passes == [(0, 80), (80, 140)]
+    answer = trace.window(5.0, 6.0, 2000)
+    first, second = answer["passes"]
+    assert set(answer["v"][first[0] : first[1]]) == {10} and set(answer["v"][second[0] : second[1]]) == {-10}
+    # A window that only the second pass reaches: one pass in the answer.
+    assert trace.window(9.0, 9.5, 2000)["passes"] == [(0, 7)]
+
+
+async def test_review_reads_the_latest_pass_and_draws_both(
+    browser: Browser, video: Path, tmp_path: Path
+) -> None:
+    async with reviewing(rewatched(tmp_path), video) as url:
+        page = await browser.new_page(viewport={"width": 1000, "height": 1200})
+        await page.goto(url + "/")
+        await wait_js(page, "window.microdial.review.detail && video.readyState >= 1")
+        await page.evaluate("video.currentTime = 6.0")
+        await wait_js(page, "document.querySelector('#dials tbody td.value')?.textContent === '-10'")
+        assert await page.evaluate("microdial.review.whole.traces.dialC.passes.length") == 2

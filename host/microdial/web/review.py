@@ -15,6 +15,7 @@ Both are on the grid's clock, the same Timeline the traces are placed by, so the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
+from microdial.analysis.quality import REWATCH_MIN
 from microdial.analysis.report import JSON_FILE, load_analysis
 from microdial.analysis.session import SessionAnalysis, analyse_folder
 from microdial.errors import MicrodialError
@@ -47,8 +49,28 @@ class ReviewError(MicrodialError):
 class Trace:
     dial: str
     role: str
-    x: npt.NDArray[np.float64]  # sorted
+    x: npt.NDArray[np.float64]  # sorted within each pass
     v: npt.NDArray[np.int16]
+    # [start, end) of each pass over the video, in the order watched: a seek back of more than
+    # REWATCH_MIN starts the next one.
+    passes: list[tuple[int, int]]
+
+    def window(self, x0: float, x1: float, buckets: int) -> dict[str, Any]:
+        """downsample() of each pass that reaches into [x0, x1], one after the other, with where
+        each begins and ends in the answer: the page draws each as its own line."""
+        xs: list[float] = []
+        vs: list[int] = []
+        bounds: list[tuple[int, int]] = []
+        full = True
+        for start, end in self.passes:
+            if self.x[end - 1] < x0 or self.x[start] > x1:
+                continue
+            px, pv, pfull = downsample(self.x[start:end], self.v[start:end], x0, x1, buckets)
+            bounds.append((len(xs), len(xs) + len(px)))
+            xs += px
+            vs += pv
+            full = full and pfull
+        return {"x": xs, "v": vs, "full": full, "passes": bounds}
 
 
 @dataclass(frozen=True)
@@ -76,8 +98,8 @@ class Recording:
 
     @property
     def x_range(self) -> tuple[float, float]:
-        lo = min(float(t.x[0]) for t in self.traces.values())
-        hi = max(float(t.x[-1]) for t in self.traces.values())
+        lo = min(float(t.x.min()) for t in self.traces.values())
+        hi = max(float(t.x.max()) for t in self.traces.values())
         return lo, hi
 
 
@@ -92,11 +114,13 @@ def load_recording(session_dir: Path) -> Recording:
         unplaced += int(np.count_nonzero(~placed))
         if not placed.any():
             continue
-        # A rater who sought back rated some stretches twice: sorted, both passes share the
-        # buckets and the min/max envelope shows their spread.
+        # A rater who sought back rated some stretches twice: each pass is kept apart (the page
+        # draws the latest on top), and sorted within itself for the window searches.
         x, v = x[placed], samples.value[placed].astype(np.int16)
-        order = np.argsort(x, kind="stable")
-        traces[samples.dial] = Trace(samples.dial, samples.role, x[order], v[order])
+        bounds = [0, *(np.flatnonzero(x[1:] < x[:-1] - REWATCH_MIN) + 1).tolist(), x.size]
+        passes = list(itertools.pairwise(bounds))
+        order = np.concatenate([start + np.argsort(x[start:end], kind="stable") for start, end in passes])
+        traces[samples.dial] = Trace(samples.dial, samples.role, x[order], v[order], passes)
     marks: list[Mark] = []
     for event in session.events():
         if event.kind in MARK_KINDS:
@@ -165,8 +189,7 @@ class ReviewServer:
         answer: list[dict[str, Any]] = []
         for trace in recording.traces.values():
             if visitor.sees(trace.role):
-                xs, vs, full = downsample(trace.x, trace.v, x0, x1, buckets)
-                answer.append({"dial": trace.dial, "role": trace.role, "x": xs, "v": vs, "full": full})
+                answer.append({"dial": trace.dial, "role": trace.role} | trace.window(x0, x1, buckets))
         shown = [t.role for t in recording.traces.values() if visitor.sees(t.role)]
         return web.json_response(
             {

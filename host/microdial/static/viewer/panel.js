@@ -50,41 +50,55 @@ window.microdialPanel = (function () {
     }
     const step = niceStep((x1 - x0) / ticks);
     for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
-      ctx.fillText(clock(t, step), sx(t) - 10, h - 5);
+      const label = clock(t, step);
+      ctx.fillText(label, Math.min(sx(t) - 10, w - ctx.measureText(label).width - 2), h - 5);
     }
     return { ctx: ctx, w: w, h: h, pw: pw, ph: ph, sx: sx, sy: sy };
   }
 
-  // A trace cut where the time goes back (a seek): each piece is one pass over the video.
+  // A jump back in media time by more than this is a seek (as the report's re-watched stretches);
+  // smaller steps back are a player correcting its position and stay in the line.
+  const SEEK_BACK = 0.5;
+
+  // A trace cut where the time jumps back (a seek): each piece [from, to) is one pass over the video.
   function passes(xs) {
     const cuts = [0];
-    for (let i = 1; i < xs.length; i++) if (xs[i] < xs[i - 1]) cuts.push(i);
+    for (let i = 1; i < xs.length; i++) if (xs[i] < xs[i - 1] - SEEK_BACK) cuts.push(i);
     cuts.push(xs.length);
     const out = [];
     for (let k = 0; k + 1 < cuts.length; k++) out.push([cuts[k], cuts[k + 1]]);
     return out;
   }
 
-  // A re-watched stretch is not a scribble: earlier passes are drawn faint and first, the latest
-  // pass on top at full strength, each as its own line by media time.
-  function drawPasses(ctx, xs, vs, colour, sx, sy, x0, x1) {
-    const pieces = passes(xs);
+  // A re-watched stretch is not a scribble: each pass is its own line by media time, drawn in the
+  // order watched, so the latest is on top; where a later pass covers the same media time, the
+  // earlier one is faint. `pieces`: the passes when the server says where they are.
+  function drawPasses(ctx, xs, vs, colour, sx, sy, x0, x1, pieces) {
+    pieces = pieces || passes(xs);
+    const spans = pieces.map(([a, b]) => [Math.min(xs[a], xs[b - 1]), Math.max(xs[a], xs[b - 1])]);
+    ctx.strokeStyle = colour;
     pieces.forEach(function ([a, b], k) {
-      ctx.globalAlpha = k === pieces.length - 1 ? 1 : 0.3;
-      ctx.strokeStyle = colour;
-      ctx.beginPath();
-      let started = false;
+      const later = spans.slice(k + 1);
+      const faint = (x) => later.some(([lo, hi]) => x >= lo && x <= hi);
+      let state = null;
       for (let i = a; i < b; i++) {
         if (xs[i] < x0 && i + 1 < b && xs[i + 1] < x0) continue;
-        if (xs[i] > x1 && started) { ctx.lineTo(sx(xs[i]), sy(vs[i])); break; }
-        if (!started) { ctx.moveTo(sx(xs[i]), sy(vs[i])); started = true; } else ctx.lineTo(sx(xs[i]), sy(vs[i]));
+        const now = faint(xs[i]);
+        if (state === null || now !== state) {
+          if (state !== null) { ctx.lineTo(sx(xs[i]), sy(vs[i])); ctx.stroke(); }
+          ctx.globalAlpha = now ? 0.3 : 1;
+          ctx.beginPath();
+          ctx.moveTo(sx(xs[i]), sy(vs[i]));
+          state = now;
+        } else ctx.lineTo(sx(xs[i]), sy(vs[i]));
+        if (xs[i] > x1) break;
       }
-      ctx.stroke();
+      if (state !== null) ctx.stroke();
     });
     ctx.globalAlpha = 1;
   }
 
   function colourOf(table, role) { return (table && table[role]) || NO_COLOUR; }
 
-  return { axes: axes, clock: clock, passes: passes, drawPasses: drawPasses, colourOf: colourOf };
+  return { axes: axes, clock: clock, passes: passes, drawPasses: drawPasses, colourOf: colourOf, SEEK_BACK: SEEK_BACK };
 })();

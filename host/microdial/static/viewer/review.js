@@ -123,9 +123,14 @@
 
   // -- the table -----------------------------------------------------------------------
   function valueAt(trace, t) {
-    // The last sample at or before t, from full-resolution data only.
-    if (!trace || !trace.full || !trace.x.length || trace.x[0] > t) return null;
-    let lo = 0, hi = trace.x.length - 1;
+    // The last sample at or before t, from full-resolution data only, in the latest pass that
+    // watched t (else the latest that began before it).
+    if (!trace || !trace.full || !trace.x.length) return null;
+    const pieces = trace.passes.slice().reverse();
+    const pass = pieces.find(([a, b]) => trace.x[a] <= t && t <= trace.x[b - 1])
+      || pieces.find(([a]) => trace.x[a] <= t);
+    if (!pass) return null;
+    let lo = pass[0], hi = pass[1] - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (trace.x[mid] <= t) lo = mid; else hi = mid - 1;
@@ -180,7 +185,7 @@
       ctx.lineWidth = 1.5;
       for (const [name, d] of dials) {
         const t = loaded.traces[name];
-        if (t) drawPasses(ctx, t.x, t.v, d.color, sx, sy, x0, x1);
+        if (t) drawPasses(ctx, t.x, t.v, d.color, sx, sy, x0, x1, t.passes);
       }
       ctx.restore();
     }

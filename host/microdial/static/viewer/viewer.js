@@ -6,7 +6,7 @@
 "use strict";
 
 (function () {
-  const { axes, clock, drawPasses, colourOf } = window.microdialPanel;
+  const { axes, clock, drawPasses, colourOf, SEEK_BACK } = window.microdialPanel;
   const WHOLE_LIMIT = 8000; // points per dial kept for the whole-session panel
 
   const params = new URLSearchParams(location.search);
@@ -36,7 +36,7 @@
     if (!d) return;
     for (let i = 0; i < xs.length; i++) {
       // A jump back (a seek) starts a new pass: the rolling window shows the current one only.
-      if (d.rx.length && xs[i] < d.rx[d.rx.length - 1]) { d.rx = []; d.rv = []; }
+      if (d.rx.length && xs[i] < d.rx[d.rx.length - 1] - SEEK_BACK) { d.rx = []; d.rv = []; }
       d.rx.push(xs[i]); d.rv.push(vs[i]);
       if (d.seen % d.stride === 0) {
         d.wx.push(xs[i]); d.wv.push(vs[i]);
