@@ -50,7 +50,7 @@ class Trace:
     dial: str
     role: str
     x: npt.NDArray[np.float64]  # sorted within each pass
-    v: npt.NDArray[np.int16]
+    v: npt.NDArray[np.float64]  # an imported dial's values may be fractional
     # [start, end) of each pass over the video, in the order watched: a seek back of more than
     # REWATCH_MIN starts the next one.
     passes: list[tuple[int, int]]
@@ -59,7 +59,7 @@ class Trace:
         """downsample() of each pass that reaches into [x0, x1], one after the other, with where
         each begins and ends in the answer: the page draws each as its own line."""
         xs: list[float] = []
-        vs: list[int] = []
+        vs: list[float] = []
         bounds: list[tuple[int, int]] = []
         full = True
         for start, end in self.passes:
@@ -116,7 +116,7 @@ def load_recording(session_dir: Path) -> Recording:
             continue
         # A rater who sought back rated some stretches twice: each pass is kept apart (the page
         # draws the latest on top), and sorted within itself for the window searches.
-        x, v = x[placed], samples.value[placed].astype(np.int16)
+        x, v = x[placed], samples.value[placed]
         bounds = [0, *(np.flatnonzero(x[1:] < x[:-1] - REWATCH_MIN) + 1).tolist(), x.size]
         passes = list(itertools.pairwise(bounds))
         order = np.concatenate([start + np.argsort(x[start:end], kind="stable") for start, end in passes])
@@ -131,8 +131,8 @@ def load_recording(session_dir: Path) -> Recording:
 
 
 def downsample(
-    x: npt.NDArray[np.float64], v: npt.NDArray[np.int16], x0: float, x1: float, buckets: int
-) -> tuple[list[float], list[int], bool]:
+    x: npt.NDArray[np.float64], v: npt.NDArray[np.float64], x0: float, x1: float, buckets: int
+) -> tuple[list[float], list[float], bool]:
     """The points of [x0, x1] (plus one either side, so lines reach the edges): all of them when
     they are few, else per bucket the min and max at the bucket's first and last x, in the order
     the trace went. The bool says whether this is full resolution."""
@@ -148,7 +148,7 @@ def downsample(
     maxs = np.maximum.reduceat(vs, starts)
     rising = vs[starts] <= vs[ends]
     out_x = np.empty(2 * len(starts))
-    out_v = np.empty(2 * len(starts), dtype=np.int16)
+    out_v = np.empty(2 * len(starts), dtype=v.dtype)
     out_x[0::2], out_x[1::2] = xs[starts], xs[ends]
     out_v[0::2] = np.where(rising, mins, maxs)
     out_v[1::2] = np.where(rising, maxs, mins)
