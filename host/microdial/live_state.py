@@ -37,6 +37,12 @@ class DialTrace:
     value: int | None = None
     uncertainty: float | None = None
     last_host_time: float | None = None
+    # Where the rater's player is: its state and media time, from the latest sample.
+    playback: str | None = None
+    position: float | None = None
+    # The host time up to which the trace came from the recording (LiveState.seed): live samples
+    # up to it are already in the history.
+    history_until: float | None = None
     # Whole-session trace, thinned by `stride` so it stays under the history limit.
     x: array[float] = field(default_factory=lambda: array("d"))
     v: array[int] = field(default_factory=lambda: array("b"))
@@ -110,23 +116,43 @@ class LiveState:
         now = time.monotonic()
         for sample in samples:
             trace = self._trace(sample.dial, sample.role)
+            if trace.history_until is not None and sample.host_time <= trace.history_until:
+                continue
             x = self.x_of(sample.media_time, sample.host_time)
             trace.value = sample.value
+            trace.playback = sample.playback
+            trace.position = sample.media_time
             trace.uncertainty = sample.sync_uncertainty
             trace.last_host_time = sample.host_time
             trace.pending.append((x, sample.value, sample.host_time))
             trace.arrivals.append(now)
             if now - trace.arrivals[0] > 2.0:
                 self.rate(trace)
-            if trace.seen % trace.stride == 0:
-                trace.x.append(x)
-                trace.v.append(sample.value)
-                if len(trace.x) > self.history_points:
-                    # Keep every other point and halve the rate from now on.
-                    trace.x = trace.x[::2]
-                    trace.v = trace.v[::2]
-                    trace.stride *= 2
-            trace.seen += 1
+            self._keep(trace, x, sample.value)
+
+    def _keep(self, trace: DialTrace, x: float, value: int) -> None:
+        if trace.seen % trace.stride == 0:
+            trace.x.append(x)
+            trace.v.append(value)
+            if len(trace.x) > self.history_points:
+                # Keep every other point and halve the rate from now on.
+                trace.x = trace.x[::2]
+                trace.v = trace.v[::2]
+                trace.stride *= 2
+        trace.seen += 1
+
+    def seed(self, dial: str, role: str, xs: list[float], values: list[int], until: float) -> None:
+        """A dial's samples so far (from the recording), thinned as if they had arrived live;
+        live samples up to host time `until` are then skipped as already there."""
+        trace = self._trace(dial, role)
+        stride = 1
+        while -(-len(xs) // stride) > self.history_points:
+            stride *= 2
+        trace.x, trace.v = array("d", xs[::stride]), array("b", values[::stride])
+        trace.stride, trace.seen, trace.history_until = stride, len(xs), until
+
+    def seed_event(self, dial: str | None, role: str | None, kind: str, detail: str, x: float) -> None:
+        self.events.append({"dial": dial, "role": role, "kind": kind, "detail": detail, "x": x})
 
     def _event(self, event: DialEvent) -> None:
         self._trace(event.dial, event.role)
@@ -160,6 +186,8 @@ class LiveState:
             "uncertainty": trace.uncertainty
             if trace.uncertainty is not None
             else (status.sync.uncertainty if status is not None and status.sync is not None else None),
+            "playback": trace.playback,
+            "position": trace.position,
             "drops": drops(status),
             "gaps": counters.gaps if counters is not None else 0,
         }

@@ -309,6 +309,9 @@ def test_continuum_preset_reads_its_metadata_and_keeps_values(tmp_path: Path) ->
     meta = SessionMeta.load(tmp_path / "S05")
     (dial,) = meta.dials
     assert rows_of(tmp_path / "S05", dial) == [(0.0, "12.5", 0), (0.01, "12.34", 1), (0.02, "-50", 2)]
+    # The validated rows keep the fractional values as given; a whole one is an int as recorded.
+    values = [s.value for s in read_samples(tmp_path / "S05" / samples_file(dial))]
+    assert values == [12.5, 12.34, -50] and type(values[2]) is int
     imported = meta.dials[dial].imported
     assert (
         imported is not None and imported["scale_from"] == [-1.0, 1.0] and imported["format"] == "continuum"

@@ -88,17 +88,18 @@ async def test_cursor_follows_play_scrub_and_clicks(browser: Browser, video: Pat
             """() => {
                 const c = document.getElementById('whole');
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                const count = {blue: 0, red: 0, black: 0};
+                const count = {blue: 0, vermillion: 0, black: 0};
                 for (let i = 0; i < d.length; i += 4) {
                     if (d[i + 3] < 200) continue;
                     if (d[i] < 60 && d[i + 1] > 100 && d[i + 1] < 140 && d[i + 2] > 160) count.blue++;
-                    if (d[i] > 190 && d[i + 1] < 60 && d[i + 2] < 60) count.red++;
+                    if (d[i] > 190 && d[i + 1] > 70 && d[i + 1] < 120 && d[i + 2] < 40) count.vermillion++;
                     if (d[i] < 30 && d[i + 1] < 30 && d[i + 2] < 30) count.black++;
                 }
                 return count;
             }"""
         )
-        assert colours["blue"] > 300 and colours["red"] > 300 and colours["black"] > 100, colours
+        # The client's blue and the therapist's vermillion (microdial.analysis.colours).
+        assert colours["blue"] > 300 and colours["vermillion"] > 300 and colours["black"] > 100, colours
         shot = tmp_path / "review.png"
         await page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000

@@ -39,3 +39,23 @@ def test_other_sessions_and_bad_payloads_are_ignored() -> None:
     feed(state, make_samples("S2", "d1", "client", 0, 5))
     state.handle(dial_topic("S1", "d1", "samples"), b'{"samples": [{"value": 1}]}')
     assert state.dials == {} and state.bad_payloads == 1
+
+
+def test_seeded_history_is_thinned_alike_and_not_drawn_twice() -> None:
+    """The recording's samples (web.history) seed the trace; live ones it already holds are skipped."""
+    state = LiveState("S1", history_points=100)
+    samples = make_samples("S1", "d1", "client", 0, 1000)
+    recorded, live = samples[:600], samples[500:]  # the last 100 recorded also arrive live
+    state.seed(
+        "d1",
+        "client",
+        [s.media_time or 0.0 for s in recorded],
+        [s.value for s in recorded],
+        until=recorded[-1].host_time,
+    )
+    feed(state, live)
+    reference = LiveState("S1", history_points=100)  # the same samples, all heard live
+    feed(reference, samples)
+    trace = state.dials["d1"]
+    assert trace.seen == 1000 and len(trace.pending) == 400
+    assert list(trace.x) == list(reference.dials["d1"].x) and trace.stride == reference.dials["d1"].stride

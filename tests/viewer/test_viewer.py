@@ -40,15 +40,16 @@ async def test_page_draws_two_live_traces(
             """() => {
                 const c = document.getElementById('recent');
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                const count = {blue: 0, red: 0};
+                const count = {blue: 0, vermillion: 0};
                 for (let i = 0; i < d.length; i += 4) {
                     if (d[i] < 60 && d[i + 1] > 100 && d[i + 1] < 140 && d[i + 2] > 160) count.blue++;
-                    if (d[i] > 190 && d[i + 1] < 60 && d[i + 2] < 60) count.red++;
+                    if (d[i] > 190 && d[i + 1] > 70 && d[i + 1] < 120 && d[i + 2] < 40) count.vermillion++;
                 }
                 return count;
             }"""
         )
-        assert colours["blue"] > 200 and colours["red"] > 200, colours
+        # The client's blue and the therapist's vermillion (microdial.analysis.colours).
+        assert colours["blue"] > 200 and colours["vermillion"] > 200, colours
         assert shot.stat().st_size > 10_000
 
 

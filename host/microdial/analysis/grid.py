@@ -122,23 +122,28 @@ def _segments(
 def _accumulate(
     start: FloatArray, end: FloatArray, value: FloatArray, n_seconds: int
 ) -> tuple[FloatArray, FloatArray, IntArray]:
-    weighted = np.zeros(n_seconds)
-    covered = np.zeros(n_seconds)
     start = np.maximum(start, 0.0)
+    # Clipped to the grid first, so every piece below is inside it and needs no mask.
+    end = np.minimum(end, float(n_seconds))
     keep = end > start
     start, end, value = start[keep], end[keep], value[keep]
     first = np.floor(start).astype(np.int64)
-    counts = np.bincount(first[first < n_seconds], minlength=n_seconds)[:n_seconds]
-    # max_hold bounds a segment's span, so a few passes over "k-th second it touches" suffice.
+    counts = np.bincount(first, minlength=n_seconds)
+    weighted = np.zeros(n_seconds)
+    covered = np.zeros(n_seconds)
+    # max_hold bounds a segment's span, so a few passes over "k-th second it touches" suffice;
+    # each pass after the first takes only the segments that reach that far (few at 100 Hz).
     span = int(np.max(np.ceil(end) - first)) if first.size else 0
     for k in range(span):
+        if k:
+            reach = end > first + k
+            start, end, value, first = start[reach], end[reach], value[reach], first[reach]
         second = first + k
-        lo = np.maximum(start, second)
-        hi = np.minimum(end, second + 1.0)
-        piece = hi - lo
-        ok = (piece > 0) & (second < n_seconds)
-        weighted += np.bincount(second[ok], weights=piece[ok] * value[ok], minlength=n_seconds)[:n_seconds]
-        covered += np.bincount(second[ok], weights=piece[ok], minlength=n_seconds)[:n_seconds]
+        # A segment starts in its first second and covers every later one from its beginning.
+        lo = start if k == 0 else second.astype(np.float64)
+        piece = np.minimum(end, second + 1.0) - lo
+        weighted += np.bincount(second, weights=piece * value, minlength=n_seconds)
+        covered += np.bincount(second, weights=piece, minlength=n_seconds)
     return weighted, covered, counts.astype(np.int64)
 
 

@@ -17,9 +17,9 @@ import datetime as dt
 import io
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dialwire import SCALE_LABELS, VALUE_MAX, VALUE_MIN
 from microdial import __version__
@@ -36,6 +36,19 @@ EVENTS_FILE = "events.csv"
 
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(Sample.model_fields)
+
+
+class ImportedSample(Sample):
+    """A sample of another tool (store.importers), as written and as read back: its value is the
+    mapped value, a whole number written as one (so the recorder's integer columns stay integers)
+    and any other kept as given."""
+
+    value: Annotated[float, Field(ge=VALUE_MIN, le=VALUE_MAX)]  # type: ignore[assignment]
+
+    @field_validator("value")
+    @classmethod
+    def _whole(cls, value: float) -> float:
+        return int(value) if value.is_integer() else value
 
 
 # Playback states in which the video does not advance, so a dial's value covers no media time.

@@ -1,7 +1,9 @@
 """The live view: every rater's trace from MQTT, pushed to browser pages over a WebSocket.
 
 Blinding: each page is sent only what its token opens (microdial.web.base.Access), in the
-snapshot it gets on connecting and in every update after it.
+snapshot it gets on connecting and in every update after it. Colours: each page is sent the
+role -> colour table of the roles it shows (role_colours), the figure's assignment.
+The whole session starts with the recording's history where it can be read (web.history).
 """
 
 from __future__ import annotations
@@ -9,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
+from microdial.analysis.colours import colours
+from microdial.analysis.session import ordered
 from microdial.live_state import LiveState, follow
 from microdial.model import Code
 from microdial.mqtt.address import BrokerSettings
 from microdial.web.base import STATIC, Access, Fanout, Visitor, add_assets, listening, page
+from microdial.web.history import History, seed_history
 
 VIEWER_STATIC = STATIC / "viewer"
 
@@ -45,6 +52,11 @@ class ViewSettings(BrokerSettings):
         4000, ge=100, description="points per dial kept for the whole-session view; older ones are thinned"
     )
     window_seconds: float = Field(30.0, gt=0, description="seconds of the live trace's window")
+    recordings: Path | None = Field(
+        None,
+        description="the recorder's folder (its --out, here or shared): the whole-session view starts with "
+        "what it holds of the session; without it, with what arrives after the viewer starts",
+    )
 
     def access(self) -> Access:
         return Access.for_roles(self.token, self.role_tokens)
@@ -55,12 +67,18 @@ def roles_of(visitor: Visitor) -> list[str] | None:
     return sorted(visitor.roles) if visitor.roles is not None else None
 
 
+def role_colours(roles: Iterable[str]) -> dict[str, str]:
+    """role -> colour as the session figure assigns them (its raters' order), for the pages."""
+    return colours(ordered(sorted(set(roles))))
+
+
 class Viewer:
     def __init__(self, settings: ViewSettings, access: Access) -> None:
         self.settings = settings
         self.access = access
         self.state = LiveState(settings.session, settings.history_points)
         self.pages = Fanout()
+        self.history = History(source="viewer", since=time.time(), note="since the viewer started")
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -85,7 +103,9 @@ class Viewer:
             "roles": roles_of(visitor),
             "broker": state.connected,
             "dials": [state.dial_info(t) for t in shown],
+            "colours": role_colours(t.role for t in shown),
             "history": {t.dial: {"x": list(t.x), "v": list(t.v)} for t in shown},
+            "history_from": self.history.model_dump(),
             "events": [e for e in state.events if visitor.sees(e["role"])],
         }
 
@@ -112,7 +132,9 @@ class Viewer:
             "broker": state.connected,
         }
         if with_status:
-            message["dials"] = [state.dial_info(t) for t in state.dials.values() if visitor.sees(t.role)]
+            shown_dials = [t for t in state.dials.values() if visitor.sees(t.role)]
+            message["dials"] = [state.dial_info(t) for t in shown_dials]
+            message["colours"] = role_colours(t.role for t in shown_dials)
         return message
 
     async def push_loop(self) -> None:
@@ -145,6 +167,8 @@ async def serve(
     access = settings.access()
     address = settings.broker_address()
     viewer = Viewer(settings, access)
+    # Before subscribing: live samples then only extend what was recorded.
+    viewer.history = await asyncio.to_thread(seed_history, viewer.state, settings.recordings)
     title = f"live view of session {settings.session or '(all)'}"
     async with listening(
         viewer.app(), settings.bind, settings.port, access, title=title, fanouts=[viewer.pages]

@@ -1,11 +1,13 @@
 // microdial review: a recorded session's traces under its video. The cursor follows the video's
 // presented frames (requestVideoFrameCallback; timeupdate where that is missing) and a click on
 // a plot seeks the video. The server thins the whole session to about one point pair per pixel
-// and sends the stretch around the cursor at full resolution.
+// and sends the stretch around the cursor at full resolution. Each rater's ruptures (shaded from
+// onset to end) and repairs (hatched) are overlaid, and the clip table lists where they start:
+// a click on a clip plays the video from there.
 "use strict";
 
 (function () {
-  const { COLORS, axes } = window.microdialPanel;
+  const { axes, clock, drawPasses, colourOf } = window.microdialPanel;
   const DETAIL_SPAN = 60; // seconds shown around the cursor
   const MARGIN = { left: 34, right: 8, top: 14, bottom: 18 };
 
@@ -20,7 +22,7 @@
 
   const dials = new Map(); // dial -> {role, color}
   const state = {
-    cursor: 0, frames: 0, fetches: 0, clock: null, range: null, marks: [],
+    cursor: 0, frames: 0, fetches: 0, clock: null, range: null, marks: [], colours: {}, analysis: null,
     whole: null,  // {x0, x1, traces: {dial: {x, v, full}}}
     detail: null, // the same, for the stretch around the cursor
     videoFrames: false,
@@ -43,8 +45,9 @@
     state.fetches++;
     const data = await response.json();
     const traces = {};
+    state.colours = data.colours;
     for (const t of data.traces) {
-      if (!dials.has(t.dial)) dials.set(t.dial, { role: t.role, color: COLORS[dials.size % COLORS.length] });
+      if (!dials.has(t.dial)) dials.set(t.dial, { role: t.role, color: colourOf(data.colours, t.role) });
       traces[t.dial] = t;
     }
     return { data: data, x0: data.window[0], x1: data.window[1], traces: traces };
@@ -120,9 +123,14 @@
 
   // -- the table -----------------------------------------------------------------------
   function valueAt(trace, t) {
-    // The last sample at or before t, from full-resolution data only.
-    if (!trace || !trace.full || !trace.x.length || trace.x[0] > t) return null;
-    let lo = 0, hi = trace.x.length - 1;
+    // The last sample at or before t, from full-resolution data only, in the latest pass that
+    // watched t (else the latest that began before it).
+    if (!trace || !trace.full || !trace.x.length) return null;
+    const pieces = trace.passes.slice().reverse();
+    const pass = pieces.find(([a, b]) => trace.x[a] <= t && t <= trace.x[b - 1])
+      || pieces.find(([a]) => trace.x[a] <= t);
+    if (!pass) return null;
+    let lo = pass[0], hi = pass[1] - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (trace.x[mid] <= t) lo = mid; else hi = mid - 1;
@@ -157,15 +165,10 @@
   }
 
   // -- drawing -------------------------------------------------------------------------
-  function clock(t) {
-    const s = Math.round(t);
-    const m = Math.floor(Math.abs(s) / 60), r = Math.abs(s) % 60;
-    return (s < 0 ? "-" : "") + (m ? m + ":" + String(r).padStart(2, "0") : String(r));
-  }
-
   function drawPanel(canvas, x0, x1, loaded) {
-    const { ctx, h, pw, ph, sx, sy } = axes(canvas, x0, x1, MARGIN, 10, (t, step) => (step < 1 ? t.toFixed(1) : clock(t)));
+    const { ctx, h, pw, ph, sx, sy } = axes(canvas, x0, x1, MARGIN, 10);
     const { left, top } = MARGIN;
+    drawRuptures(ctx, sx, top, ph, x0, x1);
     for (const m of state.marks) {
       if (m.x < x0 || m.x > x1) continue;
       const d = dials.get(m.dial);
@@ -182,13 +185,7 @@
       ctx.lineWidth = 1.5;
       for (const [name, d] of dials) {
         const t = loaded.traces[name];
-        if (!t) continue;
-        ctx.strokeStyle = d.color;
-        ctx.beginPath();
-        for (let i = 0; i < t.x.length; i++) {
-          if (i === 0) ctx.moveTo(sx(t.x[i]), sy(t.v[i])); else ctx.lineTo(sx(t.x[i]), sy(t.v[i]));
-        }
-        ctx.stroke();
+        if (t) drawPasses(ctx, t.x, t.v, d.color, sx, sy, x0, x1, t.passes);
       }
       ctx.restore();
     }
@@ -197,6 +194,67 @@
       ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(sx(state.cursor), top); ctx.lineTo(sx(state.cursor), top + ph); ctx.stroke();
     }
+  }
+
+  // Ruptures: a band from onset to end in the rater's colour; the repair, from its onset to its
+  // end, hatched; "R1" etc. over each band, as the clip table numbers them.
+  function drawRuptures(ctx, sx, top, ph, x0, x1) {
+    if (!state.analysis) return;
+    for (const r of state.analysis.ruptures) {
+      const colour = colourOf(state.colours, r.role);
+      if (r.end >= x0 && r.onset <= x1) {
+        ctx.globalAlpha = 0.15;
+        ctx.fillStyle = colour;
+        ctx.fillRect(sx(r.onset), top, Math.max(sx(r.end) - sx(r.onset), 2), ph);
+        ctx.globalAlpha = 1;
+        ctx.fillStyle = colour;
+        ctx.fillText("R" + r.number, sx(r.onset) + 2, top + 10);
+      }
+      const p = r.repair;
+      if (p && p.end >= x0 && p.onset <= x1) {
+        ctx.save();
+        ctx.globalAlpha = 0.35;
+        ctx.strokeStyle = colour;
+        ctx.beginPath(); ctx.rect(sx(p.onset), top, Math.max(sx(p.end) - sx(p.onset), 2), ph); ctx.clip();
+        for (let x = sx(p.onset) - ph; x < sx(p.end); x += 6) { ctx.moveTo(x, top + ph); ctx.lineTo(x + ph, top); }
+        ctx.stroke();
+        ctx.restore();
+      }
+    }
+  }
+
+  // The clip table: a row per rupture and repair; a click plays the video from its start.
+  function renderClips() {
+    const body = document.querySelector("#clips tbody");
+    const rows = [];
+    for (const c of state.analysis.clips) {
+      const tr = document.createElement("tr");
+      tr.dataset.start = String(c.start);
+      tr.className = "clip " + c.kind;
+      const swatch = document.createElement("td");
+      swatch.className = "swatch";
+      const s = document.createElement("span");
+      s.style.background = colourOf(state.colours, c.role);
+      swatch.appendChild(s);
+      tr.appendChild(swatch);
+      for (const text of [c.rater, c.kind + " " + c.number, clock(c.start), clock(c.end)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      tr.addEventListener("click", function () { playFrom(c.start); });
+      rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+    document.getElementById("analysis-source").textContent = state.analysis.source;
+    document.getElementById("no-clips").hidden = rows.length > 0;
+  }
+
+  function playFrom(t) {
+    if (isFinite(video.duration)) t = Math.min(Math.max(t, 0), video.duration);
+    video.currentTime = t;
+    setCursor(t);
+    video.play().catch(function () { /* autoplay refused: the cursor is there, the user presses play */ });
   }
 
   function frame() {
@@ -232,7 +290,9 @@
     state.range = data.range;
     state.clock = data.clock;
     state.marks = data.marks;
+    state.analysis = data.analysis;
     state.whole = got;
+    renderClips();
     document.getElementById("session").textContent = data.session;
     document.getElementById("scope").textContent = data.roles ? "showing only: " + data.roles.join(", ") : "all roles";
     const note = document.getElementById("clock-note");
@@ -245,8 +305,10 @@
       note.hidden = false;
     }
     document.getElementById("axis-note").textContent = "x: " + (data.clock === "media"
-      ? "media time of the video (s)" : "seconds since the first sample")
-      + ". Scale −50 “Weakest possible”, 0 “Neutral”, +50 “Strongest possible”. Dashed lines: marks.";
+      ? "media time of the video (m:ss)" : "time since the first sample (m:ss)")
+      + ". Scale −50 “Weakest possible”, 0 “Neutral”, +50 “Strongest possible”. Dashed lines: marks. "
+      + "Shaded: a rupture, from its onset to its end; hatched: its repair. A stretch watched again: "
+      + "earlier passes faint, the latest on top.";
     setLink(true, "recorded");
     video.addEventListener("durationchange", function () { dirty = true; });
     setCursor(video.currentTime || 0);

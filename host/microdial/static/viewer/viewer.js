@@ -1,26 +1,30 @@
 // microdial live view: traces pushed by the server over a WebSocket, drawn on canvas once per
 // animation frame (the server already coalesces samples into one message per push interval).
+// The whole-session panel starts with the history the server has (the recording's, when it could
+// read it) and draws each pass over a re-watched stretch separately, the latest on top; the
+// rolling window shows the current pass only.
 "use strict";
 
 (function () {
-  const { COLORS, axes } = window.microdialPanel;
+  const { axes, clock, drawPasses, colourOf, SEEK_BACK } = window.microdialPanel;
   const WHOLE_LIMIT = 8000; // points per dial kept for the whole-session panel
 
   const params = new URLSearchParams(location.search);
   const dials = new Map(); // dial -> {role, color, rx, rv, wx, wv, stride, seen, info}
   let events = [];
+  let palette = {}; // role -> colour, from the server
   let windowSeconds = 30;
   let dirty = true;
 
   // Read by tests and the benchmark: points received, frames drawn, and for each frame that
   // drew new points the delay from the newest sample's host time to the draw (seconds).
   const stats = { received: 0, frames: 0, delays: [], messages: 0 };
-  window.microdial = { stats: stats, dials: dials };
+  window.microdial = { stats: stats, dials: dials, history: null };
 
   function dialOf(name, role) {
     let d = dials.get(name);
     if (!d) {
-      d = { role: role, color: COLORS[dials.size % COLORS.length], rx: [], rv: [], wx: [], wv: [],
+      d = { role: role, color: colourOf(palette, role), rx: [], rv: [], wx: [], wv: [],
             stride: 1, seen: 0, info: null, newest: null };
       dials.set(name, d);
     }
@@ -31,6 +35,8 @@
     const d = dials.get(name);
     if (!d) return;
     for (let i = 0; i < xs.length; i++) {
+      // A jump back (a seek) starts a new pass: the rolling window shows the current one only.
+      if (d.rx.length && xs[i] < d.rx[d.rx.length - 1] - SEEK_BACK) { d.rx = []; d.rv = []; }
       d.rx.push(xs[i]); d.rv.push(vs[i]);
       if (d.seen % d.stride === 0) {
         d.wx.push(xs[i]); d.wv.push(vs[i]);
@@ -55,15 +61,34 @@
     const end = latestX();
     for (const d of dials.values()) {
       let cut = 0;
-      // Points before a backwards jump (a seek) or older than the window leave the rolling view.
+      // Points older than the window leave the rolling view.
       while (cut < d.rx.length && d.rx[cut] < end - windowSeconds * 1.5) cut++;
       if (cut) { d.rx.splice(0, cut); d.rv.splice(0, cut); }
     }
   }
 
+  function setColours(table) {
+    palette = table;
+    for (const d of dials.values()) d.color = colourOf(palette, d.role);
+  }
+
   function setInfo(list) {
     for (const info of list) dialOf(info.dial, info.role).info = info;
     renderTable();
+    renderPlayback();
+  }
+
+  // The player of the most recently heard rater: its state and where it is in the video.
+  function renderPlayback() {
+    let latest = null;
+    for (const d of dials.values()) {
+      const i = d.info;
+      if (i && i.playback && (latest === null || i.position !== null)) latest = i;
+    }
+    const el = document.getElementById("playback");
+    el.textContent = latest === null ? "no player"
+      : latest.playback + (latest.position === null || latest.position === undefined ? "" : " at " + clock(latest.position));
+    el.dataset.state = latest === null ? "" : latest.playback;
   }
 
   function fmt(v, digits) { return v === null || v === undefined ? "–" : v.toFixed(digits); }
@@ -78,6 +103,7 @@
       tr.dataset.dial = name;
       const cells = [
         "", d.role, name, i.state, i.value === null || i.value === undefined ? "–" : String(i.value),
+        i.playback || "–", i.position === null || i.position === undefined ? "–" : clock(i.position),
         i.received_hz === undefined ? "–" : fmt(i.received_hz, 0) + " /s" + (i.rate_hz ? " of " + i.rate_hz : ""),
         i.uncertainty === null || i.uncertainty === undefined ? "–" : fmt(i.uncertainty * 1000, 1) + " ms",
         String(i.drops || 0) + (i.gaps ? " (" + i.gaps + " gaps)" : ""),
@@ -100,7 +126,7 @@
   // -- drawing ------------------------------------------------------------------------
   function drawPanel(canvas, x0, x1, pick) {
     const margin = { left: 34, right: 6, top: 6, bottom: 18 };
-    const { ctx, ph, sx, sy } = axes(canvas, x0, x1, margin, 8, (t, step) => t.toFixed(step < 1 ? 1 : 0));
+    const { ctx, ph, sx, sy } = axes(canvas, x0, x1, margin, 8);
     const top = margin.top;
     for (const e of events) {
       if (e.x < x0 || e.x > x1 || !dials.has(e.dial)) continue;
@@ -112,18 +138,7 @@
     ctx.lineWidth = 1.5;
     for (const d of dials.values()) {
       const [xs, vs] = pick(d);
-      ctx.strokeStyle = d.color;
-      ctx.beginPath();
-      let prev = -Infinity;
-      for (let i = 0; i < xs.length; i++) {
-        if (xs[i] < x0 - 1 && xs[i + 1] < x0) { prev = xs[i]; continue; }
-        // A backwards jump in media time is a seek: start a new line instead of drawing back.
-        if (xs[i] < prev) ctx.moveTo(sx(xs[i]), sy(vs[i]));
-        else if (prev === -Infinity) ctx.moveTo(sx(xs[i]), sy(vs[i]));
-        else ctx.lineTo(sx(xs[i]), sy(vs[i]));
-        prev = xs[i];
-      }
-      ctx.stroke();
+      drawPasses(ctx, xs, vs, d.color, sx, sy, x0, x1);
     }
   }
 
@@ -158,9 +173,14 @@
       document.getElementById("window-seconds").textContent = String(m.window);
       document.getElementById("session").textContent = m.session || "";
       document.getElementById("scope").textContent = m.roles ? "showing only: " + m.roles.join(", ") : "all roles";
+      setColours(m.colours);
       for (const info of m.dials) dialOf(info.dial, info.role);
       for (const name of Object.keys(m.history)) addPoints(name, m.history[name].x, m.history[name].v);
       events = m.events;
+      window.microdial.history = m.history_from;
+      const from = document.getElementById("history-from");
+      from.textContent = m.history_from.note;
+      from.dataset.source = m.history_from.source;
       setInfo(m.dials);
     } else {
       for (const name of Object.keys(m.samples)) {
@@ -170,6 +190,7 @@
         dials.get(name).newest = s.t;
       }
       if (m.events.length) events = events.concat(m.events);
+      if (m.colours) setColours(m.colours);
       if (m.dials) setInfo(m.dials);
     }
     const link = document.getElementById("link");

@@ -25,11 +25,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from microdial.errors import ConfigError
 from microdial.model import Code, Sample
-from microdial.store.format import META_FILE, RecordedEvent, SessionMeta
+from microdial.store.format import META_FILE, ImportedSample, RecordedEvent, SessionMeta
 from microdial.store.importers.common import (
     ColumnLayout,
     Format,
-    ImportedSample,
     RatingFile,
     RatingFileError,
     changes_only_log,

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import MicrodialError
-from microdial.model import Sample
 
 Format = Literal["carma", "darma", "columns", "continuum"]
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
@@ -52,18 +51,6 @@ class RatingFile(BaseModel):
     series: list[Series]
     buttons: list[float] = []  # seconds at which the button went down
     axis_label: str | None = None  # what was rated, when the file says (Continuum's scale_axis_label)
-
-
-class ImportedSample(Sample):
-    """A sample of another tool: its value is the mapped value, a whole number written as one (so
-    the recorder's integer columns stay integers) and any other kept as given."""
-
-    value: float  # type: ignore[assignment]
-
-    @field_validator("value")
-    @classmethod
-    def _whole(cls, value: float) -> float:
-        return int(value) if value.is_integer() else value
 
 
 class ColumnLayout(BaseModel):
