@@ -27,6 +27,7 @@ APPS: dict[str, tuple[str, str]] = {
     "player": ("microdial.apps.player", "play a video in the browser and follow its frames for media time"),
     "sim": ("microdial.apps.sim", "a simulated dial running the real firmware on a pseudo-terminal"),
     "firmware": ("microdial.apps.firmware", "check dial settings; install the firmware on a CIRCUITPY drive"),
+    "study": ("microdial.apps.study", "a study session: console and rater pages, rating, clips, questions"),
     "doctor": ("microdial.apps.doctor", "check dials, permissions, udev rule, broker, player: what to fix"),
 }
 
