@@ -13,10 +13,9 @@ from typing import Any
 
 from playwright.async_api import Page
 
+from microdial.sim.runner import SimulatedDial
 from microdial.store.format import SessionMeta
 from microdial.store.reader import read_samples
-
-from microdial.sim.runner import SimulatedDial
 
 VALUE = Callable[[float], int]
 
@@ -67,7 +66,9 @@ async def dial_check(page: Page, dials: dict[str, SimulatedDial]) -> SimulatedDi
 
 
 @contextlib.asynccontextmanager
-async def following(page: Page, dial: SimulatedDial, value: VALUE) -> AsyncIterator[list[tuple[float, float, bool]]]:
+async def following(
+    page: Page, dial: SimulatedDial, value: VALUE
+) -> AsyncIterator[list[tuple[float, float, bool]]]:
     """While the block runs, the dial is turned to value(the page's own video time); yields the
     page's trajectory as the test saw it: (host monotonic, video.currentTime, paused)."""
     seen: list[tuple[float, float, bool]] = []
@@ -119,7 +120,9 @@ async def api(page: Page, path: str, token_of: str | None = None) -> tuple[int, 
     return int(result["status"]), body
 
 
-def stamp_errors(folder: Path, role: str, trajectory: list[tuple[float, float, bool]]) -> tuple[int, int, list[float]]:
+def stamp_errors(
+    folder: Path, role: str, trajectory: list[tuple[float, float, bool]]
+) -> tuple[int, int, list[float]]:
     """The role's dial as recorded: (samples stamped playing, samples stamped paused, and for each
     playing one |media_time - a page's video time at the sample's host instant|), the page's
     time interpolated between the test's looks at it where two playing looks bracket the sample

@@ -70,7 +70,11 @@ async def test_two_raters_rate_and_answer_each_stamped_by_their_own_page(
         playing, paused, errors = stamp_errors(folder, rater, seen[rater])
         assert playing > 300 and len(errors) > 100, (rater, playing, len(errors))
         # Within a frame or two of this page's own playback (a loaded machine stalls frames) ...
-        assert errors[len(errors) // 2] < 0.045 and errors[-1] < 0.3, (rater, errors[len(errors) // 2], errors[-1])
+        assert errors[len(errors) // 2] < 0.045 and errors[-1] < 0.3, (
+            rater,
+            errors[len(errors) // 2],
+            errors[-1],
+        )
         # ... and nowhere near the other page's, which started 2 s apart and paused for 1.5 s.
         _, _, against_other = stamp_errors(folder, rater, seen[other])
         assert against_other[len(against_other) // 2] > 1.5, rater
@@ -119,5 +123,3 @@ async def test_two_raters_rate_and_answer_each_stamped_by_their_own_page(
     status, body = await api(pages["client"], "/api/rater", therapist_query)
     assert status == 200 and body["rater"] == "therapist"  # only with the therapist's own token
     assert "client" not in json.dumps(body)
-
-
