@@ -133,20 +133,27 @@ class Study:
         self.write_outputs()
 
     def console_view(self) -> dict[str, Any]:
+        """Each rater's step, progress, dial and segments: counts of answers, not their words."""
+        raters = []
+        for rater in self.raters:
+            state = self.state(rater)
+            shown = self.page_view(rater)
+            for private in ("questions", "protocol"):
+                shown.pop(private, None)
+            raters.append(
+                shown
+                | {
+                    "sequences": None
+                    if state.sequences is None
+                    else [s.model_dump() for s in state.sequences],
+                    "answers": len(state.answers),
+                    "interruptions": len(state.interruptions),
+                }
+            )
         return {
             "session": self.session,
             "confirm": self.protocol.confirm_segments,
-            "raters": [
-                self.page_view(rater)
-                | {
-                    "sequences": None
-                    if self.state(rater).sequences is None
-                    else [s.model_dump() for s in self.state(rater).sequences or []],
-                    "answers": len(self.state(rater).answers),
-                    "interruptions": len(self.state(rater).interruptions),
-                }
-                for rater in self.raters
-            ],
+            "raters": raters,
             "dials": [
                 self.live.dial_info(trace) | {"x": list(trace.x[-600:]), "v": list(trace.v[-600:])}
                 for trace in self.live.dials.values()
