@@ -30,7 +30,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Study]]:
     therapist = study.state("therapist")
     therapist.sequences = [Sequence(number=1, rupture=Span(start=10, end=130))]
     therapist.step = "questions-1-rupture"
-    study.answer("therapist", "1:rupture:rupture_what", "private words")
+    await study.answer("therapist", "1:rupture:rupture_what", "private words")
     console, raters = study_access(study.raters, TOKENS)
     server = StudyServer(
         study, Controller(BrokerAddress(host="127.0.0.1", port=1), "S1", []), console, raters

@@ -46,7 +46,7 @@ def test_answers_only_for_questions_of_clips_shown() -> None:
     assert not valid_answer_key(DEFAULT, state, "3:rupture:rupture_what")
 
 
-def test_interview_rows_and_state_survive_a_new_store(tmp_path: Path) -> None:
+async def test_interview_rows_and_state_survive_a_new_store(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "study", ["client", "therapist"], "instructions")
     state = store.states["client"]
     state.sequences = SEQUENCES
@@ -55,7 +55,7 @@ def test_interview_rows_and_state_survive_a_new_store(tmp_path: Path) -> None:
         text='we, disagreed\n"here"', first_edit=1.0, last_edit=2.0
     )
     state.answers["1:repair:repair_what"] = Answer(text="laughing", first_edit=3.0, last_edit=3.5)
-    store.save(state)
+    await store.save(state)
     again = StateStore(tmp_path / "study", ["client", "therapist"], "instructions")
     assert again.states["client"] == state and again.states["therapist"].step == "instructions"
     write_outputs(tmp_path, "S1", DEFAULT, list(again.states.values()))

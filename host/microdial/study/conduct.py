@@ -17,7 +17,7 @@ from microdial.device.runner import DialRunner
 from microdial.live_state import LiveState
 from microdial.players.browser import BrowserClock
 from microdial.study.flow import PAGE_STEPS, following, valid_answer_key, view
-from microdial.study.outputs import write_outputs
+from microdial.study.outputs import output_files
 from microdial.study.protocol import Protocol
 from microdial.study.segments import find_sequences
 from microdial.study.state import Answer, Interruption, RaterState, Sequence, StateStore
@@ -68,7 +68,7 @@ class Study:
         state = self.state(rater)
         return view(self.protocol, state, self.clocks[rater].duration) | {"dial": self.dial_view(rater)}
 
-    def advance(self, rater: str, step: str, position: float | None) -> None:
+    async def advance(self, rater: str, step: str, position: float | None) -> None:
         """The page finished `step` (its last position with it): on to the next step."""
         state = self.state(rater)
         if step != state.step:
@@ -78,18 +78,18 @@ class Study:
         if position is not None:
             state.positions[step] = position
         state.step = following(self.protocol, state)
-        self.store.save(state)
-        self.write_outputs()
+        await self.store.save(state)
+        await self.write_outputs()
         if state.step == "finding":
             self._find(rater)
 
-    def position(self, rater: str, step: str, position: float) -> None:
+    async def position(self, rater: str, step: str, position: float) -> None:
         state = self.state(rater)
         if step == state.step:
             state.positions[step] = position
-            self.store.save(state)
+            await self.store.save(state, durable=False)
 
-    def answer(self, rater: str, key: str, text: str, edited: float | None = None) -> None:
+    async def answer(self, rater: str, key: str, text: str, edited: float | None = None) -> None:
         state = self.state(rater)
         if not valid_answer_key(self.protocol, state, key):
             raise StudyError(f"no question {key} for this rater")
@@ -98,39 +98,39 @@ class Study:
         state.answers[key] = Answer(
             text=text, first_edit=now if given is None else given.first_edit, last_edit=now
         )
-        self.store.save(state)
-        self.write_outputs()
+        await self.store.save(state)
+        await self.write_outputs()
 
-    def resumed(self, rater: str, step: str, position: float, reason: str) -> None:
+    async def resumed(self, rater: str, step: str, position: float, reason: str) -> None:
         """The page came back to a step it had started (reload, closed tab, server restart): the
         state keeps the interruption and, while rating, so does the recording (a session event)."""
         state = self.state(rater)
         if step != state.step:
             return
         state.interruptions.append(Interruption(step=step, position=position, at=time.time(), reason=reason))
-        self.store.save(state)
+        await self.store.save(state)
         if step == "rating":
             for runner in self.runners:
                 if runner.role == rater:
                     runner.mark_session("mark", f"rating interrupted ({reason}); resumed at {position:.2f} s")
 
     # -- the researcher ----------------------------------------------------------------------------
-    def adjust(self, rater: str, sequences: list[Sequence]) -> None:
+    async def adjust(self, rater: str, sequences: list[Sequence]) -> None:
         state = self.state(rater)
         if state.step != "confirm":
             raise StudyError("segments can be adjusted only while they wait for confirmation")
         state.sequences = sequences
-        self.store.save(state)
-        self.write_outputs()
+        await self.store.save(state)
+        await self.write_outputs()
 
-    def confirm(self, rater: str) -> None:
+    async def confirm(self, rater: str) -> None:
         state = self.state(rater)
         if state.step != "confirm":
             raise StudyError(f"{rater} is not waiting for confirmation")
         state.confirmed = True
         state.step = following(self.protocol, state)
-        self.store.save(state)
-        self.write_outputs()
+        await self.store.save(state)
+        await self.write_outputs()
 
     def console_view(self) -> dict[str, Any]:
         """Each rater's step, progress, dial and segments: counts of answers, not their words."""
@@ -177,8 +177,9 @@ class Study:
             "presses": presses,
         }
 
-    def write_outputs(self) -> None:
-        write_outputs(self.session_dir, self.session, self.protocol, list(self.store.states.values()))
+    async def write_outputs(self) -> None:
+        states = list(self.store.states.values())
+        await self.store.writer.write(output_files(self.session_dir, self.session, self.protocol, states))
 
     # -- finding the segments ----------------------------------------------------------------------
     def _find(self, rater: str) -> None:
@@ -200,5 +201,5 @@ class Study:
         log.info("%s: %d sequences found", rater, len(sequences))
         state.sequences = sequences
         state.step = following(self.protocol, state)
-        self.store.save(state)
-        self.write_outputs()
+        await self.store.save(state)
+        await self.write_outputs()

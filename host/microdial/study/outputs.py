@@ -72,8 +72,8 @@ def interview_rows(session: str, protocol: Protocol, states: Iterable[RaterState
     return rows
 
 
-def write_outputs(folder: Path, session: str, protocol: Protocol, states: list[RaterState]) -> list[Path]:
-    """interview.csv, interview.json and segments.json, each replaced atomically."""
+def output_files(folder: Path, session: str, protocol: Protocol, states: list[RaterState]) -> dict[Path, str]:
+    """interview.csv, interview.json and segments.json: name → content."""
     rows = interview_rows(session, protocol, states)
     text = io.StringIO()
     writer = csv.DictWriter(text, INTERVIEW_COLUMNS, lineterminator="\n")
@@ -83,14 +83,16 @@ def write_outputs(folder: Path, session: str, protocol: Protocol, states: list[R
         state.rater: None if state.sequences is None else [s.model_dump() for s in state.sequences]
         for state in states
     }
-    written = {
+    return {
         folder / "interview.csv": text.getvalue(),
         folder / "interview.json": json.dumps(rows, indent=1, ensure_ascii=False),
         folder / "segments.json": json.dumps(segments, indent=1),
     }
-    for path, content in written.items():
+
+
+def write_outputs(folder: Path, session: str, protocol: Protocol, states: list[RaterState]) -> None:
+    for path, content in output_files(folder, session, protocol, states).items():
         write_atomically(path, content)
-    return list(written)
 
 
 def copy_protocol(folder: Path, protocol: Protocol, source: Path | None) -> Path:

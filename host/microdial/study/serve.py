@@ -101,7 +101,7 @@ async def serve_study(
     write_atomically(study.store.folder / "tokens.json", json.dumps(tokens, indent=1))
     os.chmod(study.store.folder / "tokens.json", 0o600)
     copy_protocol(session_dir, protocol, settings.protocol)
-    study.write_outputs()
+    await study.write_outputs()
     discover = seat_discoverer(
         PortDiscovery(settings.dial_ports, settings.transport),
         settings.session,

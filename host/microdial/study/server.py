@@ -134,22 +134,22 @@ class StudyServer:
 
     async def _step(self, rater: str, request: web.Request) -> object:
         body = await _body(request, StepDone)
-        self.study.advance(rater, body.step, body.position)
+        await self.study.advance(rater, body.step, body.position)
         return self.study.page_view(rater)
 
     async def _position(self, rater: str, request: web.Request) -> object:
         body = await _body(request, Position)
-        self.study.position(rater, body.step, body.position)
+        await self.study.position(rater, body.step, body.position)
         return {"ok": True}
 
     async def _answer(self, rater: str, request: web.Request) -> object:
         body = await _body(request, Typed)
-        self.study.answer(rater, body.key, body.text, body.edited)
+        await self.study.answer(rater, body.key, body.text, body.edited)
         return {"ok": True, "saved": time.time()}
 
     async def _resumed(self, rater: str, request: web.Request) -> object:
         body = await _body(request, Resumed)
-        self.study.resumed(rater, body.step, body.position, body.reason)
+        await self.study.resumed(rater, body.step, body.position, body.reason)
         return {"ok": True}
 
     async def _clock_socket(self, request: web.Request) -> web.StreamResponse:
@@ -178,12 +178,12 @@ class StudyServer:
 
     async def _adjust(self, request: web.Request) -> object:
         body = await _body(request, Adjust)
-        self.study.adjust(self._known(body.rater), body.sequences)
+        await self.study.adjust(self._known(body.rater), body.sequences)
         return {"ok": True}
 
     async def _confirm(self, request: web.Request) -> object:
         body = await _body(request, Confirm)
-        self.study.confirm(self._known(body.rater))
+        await self.study.confirm(self._known(body.rater))
         return {"ok": True}
 
     def _known(self, rater: str) -> str:

@@ -7,7 +7,9 @@ survives a kill -9 of the server or a power cut, and a torn file cannot exist.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -67,18 +69,45 @@ def answer_key(number: int, kind: ClipKind, question: str) -> str:
     return f"{number}:{kind}:{question}"
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, durable: bool = True) -> None:
+    """Replace path with text; durable: fsynced (file and folder) before this returns, else in
+    the kernel only (survives the process being killed, not a power cut)."""
     temporary = path.with_name(path.name + ".tmp")
     with temporary.open("w", encoding="utf-8") as file:
         file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
     os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+class FileWriter:
+    """Writes files off the event loop (an fsync can take tens of milliseconds, and the loop
+    stamps every dial sample), one at a time; of two versions of a file, the newer one wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._given: dict[Path, int] = {}
+        self._written: dict[Path, int] = {}
+
+    async def write(self, files: dict[Path, str], durable: bool = True) -> None:
+        versions = {}
+        for path in files:
+            versions[path] = self._given[path] = self._given.get(path, 0) + 1
+        await asyncio.to_thread(self._write, files, versions, durable)
+
+    def _write(self, files: dict[Path, str], versions: dict[Path, int], durable: bool) -> None:
+        with self._lock:
+            for path, text in files.items():
+                if versions[path] > self._written.get(path, 0):
+                    write_atomically(path, text, durable)
+                    self._written[path] = versions[path]
 
 
 class StateStore:
@@ -87,6 +116,7 @@ class StateStore:
     def __init__(self, folder: Path, raters: list[str], first_step: str) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        self.writer = FileWriter()
         self.states: dict[str, RaterState] = {}
         for rater in raters:
             path = self.path(rater)
@@ -101,6 +131,7 @@ class StateStore:
     def path(self, rater: str) -> Path:
         return self.folder / f"{rater}.json"
 
-    def save(self, state: RaterState) -> None:
+    async def save(self, state: RaterState, durable: bool = True) -> None:
+        """On disk when this returns; durable=False (a clip position) skips the fsync."""
         state.updated = time.time()
-        write_atomically(self.path(state.rater), state.model_dump_json(indent=1))
+        await self.writer.write({self.path(state.rater): state.model_dump_json(indent=1)}, durable)
