@@ -42,9 +42,17 @@ async def wait_step(page: Page, *kinds: str, timeout: float = 30.0) -> None:
     )
 
 
-async def press_action(page: Page) -> None:
-    """Keyboard only: Tab to the step's button once it is enabled, then Enter."""
-    await page.wait_for_selector("#action:not(.hidden):not([disabled])", timeout=30_000)
+async def press_action(page: Page, label: str | None = None) -> None:
+    """Keyboard only: Tab to the step's button (the one labelled so) once it is enabled, then Enter."""
+    await page.wait_for_function(
+        """label => {
+            const action = document.getElementById("action");
+            return !action.classList.contains("hidden") && !action.disabled
+                && (label === null || action.textContent === label);
+        }""",
+        arg=label,
+        timeout=30_000,
+    )
     await page.focus("#title")
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "action"

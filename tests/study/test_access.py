@@ -14,7 +14,7 @@ from aiohttp import web
 
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.control import Controller
-from microdial.study.conduct import Study
+from microdial.study.conduct import Study, StudyError
 from microdial.study.protocol import DEFAULT
 from microdial.study.server import StudyServer, study_access
 from microdial.study.state import Sequence, Span
@@ -96,3 +96,20 @@ async def test_the_clock_socket_feeds_the_token_s_rater_only(served: tuple[str, 
                 await asyncio.sleep(0.02)
             assert study.clocks["therapist"].online and study.clocks["therapist"].duration == 60.0
             assert not study.clocks["client"].online
+
+
+async def test_the_console_adjusts_and_confirms_segments_when_the_protocol_asks(tmp_path: Path) -> None:
+    video = tmp_path / "session.webm"
+    video.write_bytes(b"video bytes")
+    protocol = DEFAULT.model_copy(update={"confirm_segments": True})
+    study = Study("S1", tmp_path / "S1", video, protocol, ["client"])
+    state = study.state("client")
+    state.step, state.sequences = "confirm", [Sequence(number=1, rupture=Span(start=10, end=130))]
+    moved = [Sequence(number=1, rupture=Span(start=15, end=135), repair=Span(start=200, end=320))]
+    await study.adjust("client", moved)
+    await study.confirm("client")
+    assert study.state("client").step == "clip-1-rupture" and study.state("client").confirmed
+    saved = json.loads((tmp_path / "S1" / "segments.json").read_text())
+    assert saved["client"][0]["rupture"]["start"] == 15 and saved["client"][0]["repair"]["start"] == 200
+    with pytest.raises(StudyError):
+        await study.adjust("client", moved)  # once the interview began, the segments stay

@@ -34,7 +34,7 @@ async def test_kill_9_mid_rating_and_mid_answer_loses_nothing(
     await press_action(page)
     dial = await dial_check(page, dials)
     await wait_step(page, "practice")
-    await press_action(page)
+    await press_action(page, "Continue")
     await wait_step(page, "rating")
     async with following(page, dial, client_value):
         await press_action(page)

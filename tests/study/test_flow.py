@@ -42,7 +42,7 @@ async def test_two_raters_rate_and_answer_each_stamped_by_their_own_page(
     for page in pages.values():
         await wait_step(page, "practice")
     for page in pages.values():
-        await press_action(page)  # Continue, once the practice clip ended
+        await press_action(page, "Continue")  # once the practice clip ended
 
     # The therapist starts the video 2 s after the client, and pauses it for 1.5 s midway.
     await wait_step(pages["client"], "rating")
@@ -123,3 +123,21 @@ async def test_two_raters_rate_and_answer_each_stamped_by_their_own_page(
     status, body = await api(pages["client"], "/api/rater", therapist_query)
     assert status == 200 and body["rater"] == "therapist"  # only with the therapist's own token
     assert "client" not in json.dumps(body)
+
+    # The researcher's console: every rater done, each dial's trace, and a dial's light on request.
+    console = await (await browser.new_context()).new_page()
+    await console.goto(study.links["console"])
+    await console.wait_for_function("document.querySelectorAll('#raters tr').length === 2")
+    rows = await console.inner_text("#raters")
+    assert rows.count("done") == 2 and rows.count("Identify") == 2
+    assert await console.locator("#dials canvas").count() == 2
+    identified = await console.evaluate(
+        """async dial => {
+            const response = await fetch("/api/console/identify" + location.search, {
+                method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({dial}),
+            });
+            return response.json();
+        }""",
+        own["client"].device_id,
+    )
+    assert identified["ok"], identified

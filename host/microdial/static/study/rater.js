@@ -168,8 +168,14 @@ function playVideo(start, end, onEnd) {
     }
   };
   video.onended = onEnd;
-  return video.play().catch(function () {
-    button("Play", function () { action.classList.add("hidden"); video.play(); });
+  return video.play().catch(function (error) {
+    if (error.name === "NotAllowedError") {
+      // The browser wants a gesture before sound: one key press or click.
+      button("Play", function () { action.classList.add("hidden"); video.play(); });
+    } else {
+      // Interrupted by the seek or the load it started: play once the video can.
+      video.addEventListener("canplay", function () { video.play().catch(function () {}); }, { once: true });
+    }
   });
 }
 
