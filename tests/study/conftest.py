@@ -3,24 +3,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
 
 from microdial.sim.rater import SteadyRater
 from microdial.sim.runner import SimulatedDial
-from tests.players.support import CHROMIUM_ARGS, free_port
+from tests.players.support import free_port
+from tests.viewer.conftest import browser
 
 VIDEO_SECONDS = 12
 SESSION = "STUDY1"
@@ -71,6 +69,9 @@ def dials(tmp_path: Path) -> Iterator[dict[str, SimulatedDial]]:
     yield made
     for dial in made.values():
         dial.stop()
+
+
+__all__ = ["browser"]  # chromium, as the viewer's tests launch it
 
 
 @dataclass
@@ -138,22 +139,3 @@ def study(study_args: list[str], dials: dict[str, SimulatedDial]) -> Iterator[St
     process.start()
     yield process
     print(process.stop()[-6000:])
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            with contextlib.suppress(Exception):
-                await chromium.close()
-
-
-async def until(check: object, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

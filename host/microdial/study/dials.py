@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from microdial.daemon import Discover
+from microdial.daemon import Discover, discoverer
 from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import Assignment, RoleMap
 from microdial.device.runner import DialRunner, RunnerOptions
@@ -84,24 +84,15 @@ def seat_discoverer(
     clocks: dict[str, BrowserClock],
     options: RunnerOptions,
 ) -> Discover:
-    """As the daemon's discoverer, but each dial with a SeatClock of its own."""
-    known: set[str] = set()
+    """The daemon's discoverer, each new dial's stamper given a SeatClock of its own."""
+    found = discoverer(discovery, session, roles, make_sink, None, options)
 
     def discover() -> list[DialRunner]:
-        new = []
-        for key, open_transport in discovery.scan().items():
-            if key in known:
-                continue
-            known.add(key)
-            log.info("dial port %s found", key)
+        new = found()
+        for runner in new:
             seat = SeatClock(clocks)
-            runner = DialRunner(open_transport, session, roles, make_sink, seat, options)
             seat.runner = runner
-            new.append(runner)
+            runner.stamper.player = seat
         return new
 
     return discover
-
-
-def runner_of(runners: list[DialRunner], rater: str) -> DialRunner | None:
-    return next((runner for runner in runners if runner.role == rater), None)
