@@ -4,6 +4,7 @@ answers and clock socket only (HTTP and WebSocket); nothing opens without one.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import Browser
 
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.control import Controller
@@ -22,6 +24,20 @@ from microdial.study.state import Sequence, Span
 TOKENS = {"console": "console-token-1", "client": "client-token-1", "therapist": "therapist-token-1"}
 
 
+@contextlib.asynccontextmanager
+async def serving(study: Study) -> AsyncIterator[str]:
+    """The study's pages on a free port (no dials, no broker: none is needed here)."""
+    console, raters = study_access(study.raters, TOKENS)
+    controller = Controller(BrokerAddress(host="127.0.0.1", port=1), study.session, [])
+    runner = web.AppRunner(StudyServer(study, controller, console, raters).app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Study]]:
     video = tmp_path / "session.webm"
@@ -31,18 +47,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Study]]:
     therapist.sequences = [Sequence(number=1, rupture=Span(start=10, end=130))]
     therapist.step = "questions-1-rupture"
     await study.answer("therapist", "1:rupture:rupture_what", "private words")
-    console, raters = study_access(study.raters, TOKENS)
-    server = StudyServer(
-        study, Controller(BrokerAddress(host="127.0.0.1", port=1), "S1", []), console, raters
-    )
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", study
-    finally:
-        await runner.cleanup()
+    async with serving(study) as base:
+        yield base, study
 
 
 async def status(url: str, method: str = "GET", body: object = None) -> tuple[int, str]:
@@ -113,3 +119,40 @@ async def test_the_console_adjusts_and_confirms_segments_when_the_protocol_asks(
     assert saved["client"][0]["rupture"]["start"] == 15 and saved["client"][0]["repair"]["start"] == 200
     with pytest.raises(StudyError):
         await study.adjust("client", moved)  # once the interview began, the segments stay
+
+
+async def test_the_dial_check_says_plainly_when_no_dial_is_connected(
+    served: tuple[str, Study], browser: Browser
+) -> None:
+    base, _ = served
+    page = await browser.new_page()
+    await page.goto(base + "/rater?token=" + TOKENS["client"])
+    await page.wait_for_function("view !== null && view.kind === 'instructions'")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("view.kind === 'check'")
+    await page.wait_for_function(
+        "document.getElementById('dialstate').textContent.includes('No dial is connected')"
+    )
+    assert await page.is_disabled("#action")
+    # Text for arm's length: the body's type is at least 24 px.
+    size = await page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 24
+
+
+async def test_a_reload_resumes_a_clip_where_it_was(tmp_path: Path, video: Path, browser: Browser) -> None:
+    study = Study("S1", tmp_path / "S1", video, DEFAULT, ["client"])
+    state = study.state("client")
+    state.step, state.sequences = "clip-1-rupture", [Sequence(number=1, rupture=Span(start=2, end=10))]
+    async with serving(study) as base:
+        page = await browser.new_page()
+        await page.goto(f"{base}/rater?token={TOKENS['client']}")
+        await page.wait_for_function("!video.paused && video.currentTime > 4.5")
+        for _ in range(50):  # the page saves its position once a second
+            if study.state("client").positions.get("clip-1-rupture", 0) > 4:
+                break
+            await asyncio.sleep(0.1)
+        saved = study.state("client").positions["clip-1-rupture"]
+        await page.reload()
+        await page.wait_for_function("!video.paused && video.currentTime > 0")
+        assert abs(await page.evaluate("video.currentTime") - saved) < 0.5

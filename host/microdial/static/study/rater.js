@@ -89,7 +89,9 @@ function show() {
   };
   steps[view.kind]();
   $("title").focus();
-  poll(["check", "finding", "confirm"].includes(view.kind) ? 150 : 2000);
+  const live = ["check", "finding", "confirm"].includes(view.kind) ||
+    (view.protocol.show_value && ["practice", "rating"].includes(view.kind));
+  poll(live ? 150 : 2000);
 }
 
 function update() {
