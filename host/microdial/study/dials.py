@@ -20,6 +20,7 @@ from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import Assignment, RoleMap
 from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.stamp import DialKey
+from microdial.errors import ConfigError
 from microdial.players.base import MediaStamp, PlayerClock
 from microdial.players.browser import BrowserClock
 from microdial.sinks.base import Sink
@@ -36,7 +37,10 @@ class StudyRoles(RoleMap):
         super().__init__()
         self.raters = raters
         self.path = path
-        self.given: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        try:
+            self.given: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"{path} is damaged ({err}): fix or move it away") from None
 
     def assign(self, device: str) -> Assignment:
         device = device.upper()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -73,7 +72,10 @@ class StudySettings(BaseSettings):
 def _tokens(folder: Path) -> dict[str, str]:
     """The tokens of an earlier run of this session: pages reopened after a restart keep working."""
     path = folder / "tokens.json"
-    tokens: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    try:
+        tokens: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{path} is damaged ({err}): move it away (the links change)") from None
     return tokens
 
 
@@ -98,8 +100,9 @@ async def serve_study(
     tokens = {"console": next(iter(console.grants))} | {
         next(iter(visitor.roles or ())): token for token, visitor in rater_access.grants.items()
     }
+    # The tokens open every rater's answers: the folder that keeps them is the owner's only.
+    study.store.folder.chmod(0o700)
     write_atomically(study.store.folder / "tokens.json", json.dumps(tokens, indent=1))
-    os.chmod(study.store.folder / "tokens.json", 0o600)
     copy_protocol(session_dir, protocol, settings.protocol)
     await study.write_outputs()
     discover = seat_discoverer(
