@@ -35,6 +35,7 @@ APPS: dict[str, tuple[str, str]] = {
     "sim": ("microdial.apps.sim", "a simulated dial running the real firmware on a pseudo-terminal"),
     "firmware": ("microdial.apps.firmware", "check dial settings; install the firmware on a CIRCUITPY drive"),
     "broker": ("microdial.apps.broker", "write a Mosquitto configuration for the lab: queues, TLS, users"),
+    "study": ("microdial.apps.study", "a study session: console and rater pages, rating, clips, questions"),
     "doctor": ("microdial.apps.doctor", "check dials, permissions, udev rule, broker, player: what to fix"),
 }
 

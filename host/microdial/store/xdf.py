@@ -30,9 +30,8 @@ from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.errors import MicrodialError
 from microdial.model import Sample
 from microdial.sinks.lslformat import PLAYBACK_STATES, STREAM_TYPE
-from microdial.store.format import META_FILE, SessionMeta
+from microdial.store.format import META_FILE, ImportedSample, SessionMeta
 from microdial.store.importers import RatingFileError, to_scale
-from microdial.store.importers.common import ImportedSample
 from microdial.store.writer import SessionRecord
 
 # pyxdf gives a stream's XML header as nested dicts whose every value is a list.

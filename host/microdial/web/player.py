@@ -131,37 +131,52 @@ class PlayerServer:
             await self._page.close()
         self._page = socket
         self.listener.page_opened()
-        sent: dict[int, float] = {}
-        pings = asyncio.create_task(self._ping(socket, sent))
         try:
-            async for message in socket:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    self._page_message(json.loads(message.data), sent)
+            await page_reports(socket, self.listener, self.now)
         finally:
-            pings.cancel()
             if self._page is socket:
                 self._page = None
                 self.listener.page_closed()
         return socket
 
-    def _page_message(self, message: dict[str, Any], sent: dict[int, float]) -> None:
-        arrived = self.now()
-        if message["type"] == "pong":
-            left = sent.pop(int(message["id"]), None)
-            if left is not None:
-                self.listener.page_probe(left, float(message["now"]), arrived)
-        else:
-            self.listener.page_report(message, arrived)
 
-    async def _ping(self, socket: web.WebSocketResponse, sent: dict[int, float]) -> None:
-        for number in itertools.count():
-            sent[number] = self.now()
-            self.listener.queries += 1
-            await socket.send_str(json.dumps({"type": "ping", "id": number}))
-            await asyncio.sleep(FAST_PROBE_INTERVAL if number < FAST_PROBES else PROBE_INTERVAL)
-            sent.pop(number - PROBES_KEPT, None)
+async def page_reports(
+    socket: web.WebSocketResponse, listener: PageListener, now: Callable[[], float]
+) -> None:
+    """Probe one page's clock and hand its reports to listener until the socket closes; also
+    what a study's rater page speaks, each rater's page feeding that rater's clock."""
+    sent: dict[int, float] = {}
+    pings = asyncio.create_task(_ping(socket, sent, listener, now))
+    try:
+        async for message in socket:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                _page_message(json.loads(message.data), sent, listener, now())
+    finally:
+        pings.cancel()
+
+
+def _page_message(
+    message: dict[str, Any], sent: dict[int, float], listener: PageListener, arrived: float
+) -> None:
+    if message["type"] == "pong":
+        left = sent.pop(int(message["id"]), None)
+        if left is not None:
+            listener.page_probe(left, float(message["now"]), arrived)
+    else:
+        listener.page_report(message, arrived)
+
+
+async def _ping(
+    socket: web.WebSocketResponse, sent: dict[int, float], listener: PageListener, now: Callable[[], float]
+) -> None:
+    for number in itertools.count():
+        sent[number] = now()
+        listener.queries += 1
+        await socket.send_str(json.dumps({"type": "ping", "id": number}))
+        await asyncio.sleep(FAST_PROBE_INTERVAL if number < FAST_PROBES else PROBE_INTERVAL)
+        sent.pop(number - PROBES_KEPT, None)
 
 
 async def clock_states(port: int) -> AsyncIterator[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""The study session from the rater's chair: protocol, durable per-rater state, the flow, the server."""

@@ -1,0 +1,205 @@
+"""One study session as it goes: every rater's step, answers and segments, changed only here.
+
+The pages ask (a step done, an answer typed, a clip position); this decides and saves before it
+answers, so what a page was told is on disk. Steps the server leaves by itself: `finding` (the
+rater's ruptures, once the recording holds their whole rating) and `confirm` (the researcher's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from microdial.device.runner import DialRunner
+from microdial.live_state import LiveState
+from microdial.players.browser import BrowserClock
+from microdial.study.flow import PAGE_STEPS, following, valid_answer_key, view
+from microdial.study.outputs import output_files
+from microdial.study.protocol import Protocol
+from microdial.study.segments import find_sequences
+from microdial.study.state import Answer, Interruption, RaterState, Sequence, StateStore
+
+log = logging.getLogger(__name__)
+
+# How often the recording is looked at while a rater's segments are being found, and for how
+# long at most before the rating is taken as it is (a dial that rated nothing: no sequences).
+FIND_POLL = 0.05
+FIND_PATIENCE = 20.0
+
+
+class StudyError(Exception):
+    """A page asked for something the rater's state does not allow (409 to the page)."""
+
+
+class Study:
+    def __init__(
+        self, session: str, session_dir: Path, video: Path, protocol: Protocol, raters: list[str]
+    ) -> None:
+        self.session = session
+        self.session_dir = session_dir
+        self.video = video
+        self.protocol = protocol
+        self.raters = raters
+        self.store = StateStore(session_dir / "study", raters, "instructions")
+        self.clocks = {rater: BrowserClock(video=video) for rater in raters}
+        self.runners: list[DialRunner] = []
+        self.live = LiveState(session)
+        self._finding: dict[str, asyncio.Task[None]] = {}
+
+    def state(self, rater: str) -> RaterState:
+        return self.store.states[rater]
+
+    def resume(self) -> None:
+        """After a restart: raters whose segments were being found are looked after again."""
+        for rater, state in self.store.states.items():
+            if state.step == "finding":
+                self._find(rater)
+
+    async def close(self) -> None:
+        for task in self._finding.values():
+            task.cancel()
+        await asyncio.gather(*self._finding.values(), return_exceptions=True)
+
+    # -- what the rater's page asks --------------------------------------------------------------
+    def page_view(self, rater: str) -> dict[str, Any]:
+        state = self.state(rater)
+        return view(self.protocol, state, self.clocks[rater].duration) | {"dial": self.dial_view(rater)}
+
+    async def advance(self, rater: str, step: str, position: float | None) -> None:
+        """The page finished `step` (its last position with it): on to the next step."""
+        state = self.state(rater)
+        if step != state.step:
+            return  # a repeated request (a page that retried): already moved on
+        if state.step.split("-")[0] not in PAGE_STEPS:
+            raise StudyError(f"step {state.step} is left by the study, not by the page")
+        if position is not None:
+            state.positions[step] = position
+        state.step = following(self.protocol, state)
+        await self.store.save(state)
+        await self.write_outputs()
+        if state.step == "finding":
+            self._find(rater)
+
+    async def position(self, rater: str, step: str, position: float) -> None:
+        state = self.state(rater)
+        if step == state.step:
+            state.positions[step] = position
+            await self.store.save(state, durable=False)
+
+    async def answer(self, rater: str, key: str, text: str, edited: float | None = None) -> None:
+        state = self.state(rater)
+        if not valid_answer_key(self.protocol, state, key):
+            raise StudyError(f"no question {key} for this rater")
+        now = time.time() if edited is None else edited
+        given = state.answers.get(key)
+        state.answers[key] = Answer(
+            text=text, first_edit=now if given is None else given.first_edit, last_edit=now
+        )
+        await self.store.save(state)
+        await self.write_outputs()
+
+    async def resumed(self, rater: str, step: str, position: float, reason: str) -> None:
+        """The page came back to a step it had started (reload, closed tab, server restart): the
+        state keeps the interruption and, while rating, so does the recording (a session event)."""
+        state = self.state(rater)
+        if step != state.step:
+            return
+        state.interruptions.append(Interruption(step=step, position=position, at=time.time(), reason=reason))
+        await self.store.save(state)
+        if step == "rating":
+            for runner in self.runners:
+                if runner.role == rater:
+                    runner.mark_session("mark", f"rating interrupted ({reason}); resumed at {position:.2f} s")
+
+    # -- the researcher ----------------------------------------------------------------------------
+    async def adjust(self, rater: str, sequences: list[Sequence]) -> None:
+        state = self.state(rater)
+        if state.step != "confirm":
+            raise StudyError("segments can be adjusted only while they wait for confirmation")
+        state.sequences = sequences
+        await self.store.save(state)
+        await self.write_outputs()
+
+    async def confirm(self, rater: str) -> None:
+        state = self.state(rater)
+        if state.step != "confirm":
+            raise StudyError(f"{rater} is not waiting for confirmation")
+        state.confirmed = True
+        state.step = following(self.protocol, state)
+        await self.store.save(state)
+        await self.write_outputs()
+
+    def console_view(self) -> dict[str, Any]:
+        """Each rater's step, progress, dial and segments: counts of answers, not their words."""
+        raters = []
+        for rater in self.raters:
+            state = self.state(rater)
+            shown = self.page_view(rater)
+            for private in ("questions", "protocol"):
+                shown.pop(private, None)
+            raters.append(
+                shown
+                | {
+                    "sequences": None
+                    if state.sequences is None
+                    else [s.model_dump() for s in state.sequences],
+                    "answers": len(state.answers),
+                    "interruptions": len(state.interruptions),
+                }
+            )
+        return {
+            "session": self.session,
+            "confirm": self.protocol.confirm_segments,
+            "raters": raters,
+            "dials": [
+                self.live.dial_info(trace) | {"x": list(trace.x[-600:]), "v": list(trace.v[-600:])}
+                for trace in self.live.dials.values()
+            ],
+        }
+
+    def dial_view(self, rater: str) -> dict[str, Any]:
+        """The rater's own dial as the page's dial check shows it (no other rater's)."""
+        trace = next((t for t in self.live.dials.values() if t.role == rater), None)
+        runner = next((r for r in self.runners if r.role == rater), None)
+        connected = (
+            runner is not None
+            and runner.identified.is_set()
+            and (trace is None or trace.status is None or trace.status.state == "online")
+        )
+        presses = sum(1 for event in self.live.events if event["role"] == rater and event["kind"] == "button")
+        return {
+            "connected": connected,
+            "dial": None if runner is None or runner.key is None else runner.key.dial,
+            "value": None if runner is None else runner.last_value,
+            "presses": presses,
+        }
+
+    async def write_outputs(self) -> None:
+        states = list(self.store.states.values())
+        await self.store.writer.write(output_files(self.session_dir, self.session, self.protocol, states))
+
+    # -- finding the segments ----------------------------------------------------------------------
+    def _find(self, rater: str) -> None:
+        if rater not in self._finding or self._finding[rater].done():
+            self._finding[rater] = asyncio.create_task(self._finding_task(rater))
+
+    async def _finding_task(self, rater: str) -> None:
+        state = self.state(rater)
+        until = state.positions.get("rating", 0.0)
+        deadline = time.monotonic() + FIND_PATIENCE
+        sequences = None
+        while sequences is None and time.monotonic() < deadline:
+            sequences = await asyncio.to_thread(find_sequences, self.session_dir, rater, self.protocol, until)
+            if sequences is None:
+                await asyncio.sleep(FIND_POLL)
+        if sequences is None:
+            log.warning("%s: the recording holds no rating up to %.0f s; no segments", rater, until)
+            sequences = []
+        log.info("%s: %d sequences found", rater, len(sequences))
+        state.sequences = sequences
+        state.step = following(self.protocol, state)
+        await self.store.save(state)
+        await self.write_outputs()
