@@ -28,6 +28,7 @@ APPS: dict[str, tuple[str, str]] = {
     "sim": ("microdial.apps.sim", "a simulated dial running the real firmware on a pseudo-terminal"),
     "firmware": ("microdial.apps.firmware", "check dial settings; install the firmware on a CIRCUITPY drive"),
     "doctor": ("microdial.apps.doctor", "check dials, permissions, udev rule, broker, player: what to fix"),
+    "practice": ("microdial.apps.practice", "practise responding to rupture clips; supervisors review"),
 }
 
 
