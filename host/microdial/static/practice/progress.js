@@ -18,10 +18,13 @@ function figure(rows) {
     add("line", { x1: left, x2: width - 10, y1: y(s), y2: y(s), class: "grid" });
     add("text", { x: 5, y: y(s) + 4, class: "axis" }, s);
   }
+  rows.forEach((row, i) => add("text", { x: x(i) - 8, y: height - 4, class: "axis" }, `#${i + 1}`));
   const series = items.map((item, i) => ({ name: item.title, cls: `series s${i}`, at: (row) => row.scores[item.key] }));
   series.push({ name: "mean", cls: "series mean", at: (row) => Object.values(row.scores).reduce((a, b) => a + b, 0) / Object.values(row.scores).length });
   for (const line of series) {
     add("polyline", { class: line.cls, points: rows.map((row, i) => `${x(i)},${y(line.at(row))}`).join(" ") });
+    // Markers, so that a single review is a visible point and close lines stay apart.
+    rows.forEach((row, i) => add("circle", { class: `${line.cls} dot`, cx: x(i), cy: y(line.at(row)), r: 3 }));
   }
   return { svg, series };
 }
