@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
+from microdial.practice import db
+from microdial.practice.export import export
 from tests.practice.conftest import Folder, client
 
 
@@ -64,6 +68,18 @@ async def test_every_route_as_the_wrong_user(folder: Folder, base: str, response
                 assert status == 200 and json.loads(body) == []
             progress = await wrong.get_json("/api/progress")
             assert progress == []
+    # Nobody writes into another user's upload, nor finishes or reads its offset.
+    async with client(base, "tr1") as tr1:
+        status, body = await tr1.request(
+            "POST",
+            "/api/uploads",
+            json={"purpose": "attempt", "clip": folder.clip, "size": 100, "type": "video/webm"},
+        )
+        upload = json.loads(body)["id"]
+    async with client(base, "tr2") as tr2:
+        for method, path in (("GET", ""), ("PUT", "?offset=0"), ("POST", "/finish")):
+            status, body = await tr2.request(method, f"/api/uploads/{upload}{path}", data=b"\x1a\x45\xdf\xa3")
+            assert status == 403 and no_data(body), (method, path)
     # Trainees never see the review queue nor review, not even their own attempts.
     async with client(base, "tr1") as tr1:
         status, body = await tr1.request("GET", "/api/queue")
@@ -107,6 +123,19 @@ async def test_trainee_sees_scores_trace_and_reply(folder: Folder, base: str, re
     async with client(base, "boss") as admin:
         queue = await admin.get_json("/api/queue")
         assert isinstance(queue, list) and queue[0]["reviewed"] == 1
+    database = db.connect(folder.data)
+    export(database, folder.data.parent / "out")
+    database.close()
+    scores = rows(folder.data.parent / "out" / "scores.csv")
+    assert {row["item"]: row["score"] for row in scores}["empathy"] == "5"
+    assert [row["value"] for row in rows(folder.data.parent / "out" / "traces.csv")] == ["0.0", "5.0", "10.0"]
+    (reviewed, _) = rows(folder.data.parent / "out" / "attempts.csv")
+    assert reviewed["trainee"] == "tr1" and reviewed["note"] == "first go"
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
 
 
 async def test_review_checks_the_rubric(folder: Folder, base: str, response_bytes: bytes) -> None:

@@ -6,10 +6,18 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
+import pytest
+
+from microdial.errors import ConfigError
 from microdial.practice import db
-from tests.practice.conftest import PASSWORD, Folder, client
+from microdial.practice.server import check_bind
+from microdial.practice.settings import PracticeSettings
+from tests.practice.conftest import PASSWORD, Folder, client, serving
 
 
 async def test_sign_in_and_wrong_password(base: str) -> None:
@@ -197,3 +205,23 @@ async def wait_for_offset(user: object, upload: str, at_most: int) -> int:
             return offset
         await asyncio.sleep(0.1)
     return 0
+
+
+async def test_tls_and_exposure(folder: Folder, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    async with serving(folder.data, cert=cert, key=key) as base:
+        https = base.replace("http://", "https://")
+        async with aiohttp.ClientSession() as http, http.post(
+            https + "/api/login", json={"code": "tr1", "password": PASSWORD},
+            headers={"X-Requested-With": "microdial-practice"}, ssl=False,
+        ) as response:  # fmt: skip
+            assert response.status == 200 and "Secure" in response.headers["Set-Cookie"]
+    with pytest.raises(ConfigError, match="--behind-tls-proxy"):
+        check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0")))
+    check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0", behind_tls_proxy=True)))
+    check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0", cert=cert, key=key)))

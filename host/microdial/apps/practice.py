@@ -19,7 +19,6 @@ from microdial.config import Options
 from microdial.errors import ConfigError
 from microdial.practice import auth, db
 from microdial.practice.export import export
-from microdial.practice.media import add_clip, add_rupture_clip
 from microdial.practice.records import KINDS
 from microdial.practice.server import serve
 from microdial.practice.settings import PracticeSettings
@@ -88,6 +87,9 @@ def add_user(args: argparse.Namespace, settings: PracticeSettings, database: sql
 def add_clip_command(
     args: argparse.Namespace, settings: PracticeSettings, database: sqlite3.Connection
 ) -> int:
+    # The analysis (numpy, pyarrow) loads only here: the server stays small without it.
+    from microdial.practice.media import add_clip, add_rupture_clip
+
     if args.from_session is None:
         if args.video is None or not args.title:
             raise ConfigError("give VIDEO and --title T, or --from-session SESSION_DIR")

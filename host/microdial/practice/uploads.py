@@ -164,6 +164,7 @@ class Uploads:
             raise UploadError(415, "this file is not audio or video: only recordings can be uploaded")
 
     def discard(self, upload: Upload) -> None:
+        self._locks.pop(upload.id, None)
         upload.part(self.data).unlink(missing_ok=True)
         with self.db:
             self.db.execute("DELETE FROM uploads WHERE id = ?", (upload.id,))
