@@ -225,3 +225,15 @@ async def test_tls_and_exposure(folder: Folder, tmp_path: Path) -> None:
         check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0")))
     check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0", behind_tls_proxy=True)))
     check_bind(PracticeSettings.model_validate(dict(bind="0.0.0.0", cert=cert, key=key)))
+
+
+async def test_one_address_trying_many_codes_is_limited(base: str) -> None:
+    async with client(base, None) as guesser:
+        statuses = []
+        for number in range(21):
+            status, _ = await guesser.request(
+                "POST", "/api/login", json={"code": f"user{number}", "password": "guess guess guess"},
+                headers={"X-Requested-With": "microdial-practice"},
+            )  # fmt: skip
+            statuses.append(status)
+        assert statuses[:20] == [401] * 20 and statuses[20] == 429

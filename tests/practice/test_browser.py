@@ -5,12 +5,14 @@ with the arrow keys, scores the rubric and writes feedback; the trainee sees it 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 from microdial.practice import db
 from tests.players.support import CHROMIUM_ARGS
@@ -145,3 +147,33 @@ async def test_denied_permission_is_explained(folder: Folder) -> None:
             assert "denied" in message or "No camera" in message, message
         finally:
             await browser.close()
+
+
+async def test_page_upload_resumes_after_a_dropped_piece(
+    folder: Folder, chromium: Browser, response_bytes: bytes
+) -> None:
+    """The page's own uploader: the network drops the second 1 MB piece once; it asks the server
+    where it stands, goes on, and the attempt arrives whole."""
+    body = response_bytes * (2_500_000 // len(response_bytes) + 1)
+    async with serving(folder.data) as base:
+        page = await sign_in(chromium, base, "tr1")
+        dropped: list[str] = []
+
+        async def drop_once(route: Route) -> None:
+            if "offset=1048576" in route.request.url and not dropped:
+                dropped.append(route.request.url)
+                await route.abort("connectionreset")
+            else:
+                await route.continue_()
+
+        await page.route("**/api/uploads/*", drop_once)
+        answer = await page.evaluate(
+            """async ([encoded, clip]) => {
+                const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+                const blob = new Blob([bytes], { type: "video/webm" });
+                return P.upload(blob, { purpose: "attempt", clip });
+            }""",
+            [base64.b64encode(body).decode(), folder.clip],
+        )
+        assert dropped and answer["number"] == 1
+        assert answer["sha256"] == hashlib.sha256(body).hexdigest()

@@ -59,7 +59,10 @@ class Api:
         self.settings = settings
         self.rubric = rubric
         self.uploads = uploads
-        self.limiter = auth.LoginLimiter()
+        # Per code: slow guessing of one account. Per address, looser: one machine trying many
+        # codes, without locking out a whole office behind one NAT.
+        self.per_code = auth.LoginLimiter(attempts=5)
+        self.per_peer = auth.LoginLimiter(attempts=20)
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -107,8 +110,8 @@ class Api:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         given = Login.model_validate(await request.json())
-        keys = (f"code:{given.code}", f"peer:{request.remote}")
-        wait = self.limiter.wait(*keys)
+        peer = self.peer(request)
+        wait = max(self.per_code.wait(given.code), self.per_peer.wait(peer))
         if wait > 0:
             return web.json_response(
                 {"error": f"too many failed sign-ins: try again in {wait:.0f} s"},
@@ -117,9 +120,18 @@ class Api:
             )
         row = auth.user_by_code(self.db, given.code)
         if row is None or not auth.check_password(given.password, row["password_hash"]):
-            self.limiter.failed(*keys)
+            self.per_code.failed(given.code)
+            self.per_peer.failed(peer)
             return web.json_response({"error": "wrong code or password"}, status=401)
         return self._signed_in(row["id"])
+
+    def peer(self, request: web.Request) -> str:
+        """The client's address; behind the TLS proxy every request comes from the proxy, which
+        appends the real one to X-Forwarded-For (the last entry is the one the proxy saw)."""
+        forwarded = request.headers.get("X-Forwarded-For")
+        if self.settings.behind_tls_proxy and forwarded:
+            return forwarded.split(",")[-1].strip()
+        return request.remote or "unknown"
 
     async def welcome(self, request: web.Request) -> web.StreamResponse:
         given = Welcome.model_validate(await request.json())

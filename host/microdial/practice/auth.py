@@ -147,8 +147,8 @@ def end_session(db: sqlite3.Connection, token: str) -> None:
 
 
 class LoginLimiter:
-    """At most `attempts` failed sign-ins per `window` seconds, per user code and per address, so
-    guessing is slow whether one machine tries many codes or many machines one code."""
+    """At most `attempts` failed sign-ins per `window` seconds per key (a user code, an address):
+    then every try waits, the right password too, until the oldest failure ages out."""
 
     def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
         self.attempts = attempts
@@ -163,17 +163,11 @@ class LoginLimiter:
             del self._failures[key]
         return times
 
-    def wait(self, *keys: str) -> float:
-        """Seconds until another try is allowed (0: now)."""
+    def wait(self, key: str) -> float:
+        """Seconds until key may try again (0: now)."""
         now = time.monotonic()
-        waits = [
-            times[0] + self.window - now
-            for key in keys
-            if len(times := self._recent(key, now)) >= self.attempts
-        ]
-        return max(waits, default=0.0)
+        times = self._recent(key, now)
+        return times[0] + self.window - now if len(times) >= self.attempts else 0.0
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._failures[key].append(now)
+    def failed(self, key: str) -> None:
+        self._failures[key].append(time.monotonic())
