@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright
 
-from microdial.practice import db
+from microdial.practice import auth, db
 from tests.players.support import CHROMIUM_ARGS
 from tests.practice.conftest import PASSWORD, Folder, serving
 
@@ -177,3 +177,24 @@ async def test_page_upload_resumes_after_a_dropped_piece(
         )
         assert dropped and answer["number"] == 1
         assert answer["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+async def test_sign_in_link_then_password(folder: Folder, chromium: Browser) -> None:
+    """The printed link opens the welcome page once (with the pages' CSP on); the password then signs in."""
+    database = db.connect(folder.data)
+    token = auth.add_user(database, "tr9", "trainee", "sup1", invite_hours=1)
+    database.close()
+    async with serving(folder.data) as base:
+        page = await (await chromium.new_context()).new_page()
+        await page.goto(f"{base}/welcome#{token}")
+        await page.fill("#password", "a long enough password")
+        await page.fill("#again", "a long enough password")
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/library")
+        await page.wait_for_selector("#who:has-text('tr9')")
+        other = await (await chromium.new_context()).new_page()
+        await other.goto(f"{base}/welcome#{token}")
+        await other.fill("#password", "somebody else's password")
+        await other.fill("#again", "somebody else's password")
+        await other.click("button[type=submit]")
+        await other.wait_for_selector("#message.error:has-text('used up')")

@@ -27,6 +27,8 @@ OPTIONS = Options(PracticeSettings, "practice")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "commands:\n" + __doc__.split("\n\n")[1] + "\n\nsee docs/practice.md"
     commands = parser.add_subparsers(dest="practice_command", required=True, metavar="COMMAND")
     OPTIONS.add_to(commands.add_parser("serve", help="serve the practice pages"))
 
@@ -44,8 +46,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--kind", choices=KINDS, default="other", help="the rupture's kind")
     new.add_argument("--notes", default="", help="notes for trainees")
     new.add_argument("--from-session", type=Path, metavar="SESSION_DIR", help="a recorded session folder")
-    new.add_argument("--video", dest="session_video", type=Path, help="with --from-session: its video")
-    new.add_argument("--rupture", type=int, help="with --from-session: the rupture's number")
+    new.add_argument(
+        "--video", dest="session_video", type=Path, metavar="VIDEO", help="with --from-session: its video"
+    )
+    new.add_argument("--rupture", type=int, metavar="N", help="with --from-session: the rupture's number")
     new.add_argument("--role", help="with --from-session: whose rating located it (client, therapist)")
     new.add_argument("--consent", metavar="REF", help="with --from-session: the client's consent reference")
     OPTIONS.add_to(new)

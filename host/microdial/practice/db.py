@@ -122,7 +122,13 @@ def migrate(db: sqlite3.Connection) -> None:
     current = version(db)
     for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
         # executescript commits first, so BEGIN/COMMIT go inside the script: all of it or none.
-        db.executescript(
-            f"BEGIN IMMEDIATE; {script}; DELETE FROM schema_version; "
-            f"INSERT INTO schema_version VALUES ({number}); COMMIT;"
-        )
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE; {script}; DELETE FROM schema_version; "
+                f"INSERT INTO schema_version VALUES ({number}); COMMIT;"
+            )
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            db.close()
+            raise
