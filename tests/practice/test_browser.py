@@ -108,6 +108,10 @@ async def test_the_whole_loop(folder: Folder, chromium: Browser) -> None:
         ):
             await supervisor.check(f"fieldset[data-item={item}] input[value='{score}']")
         await supervisor.fill("#feedback", "You named the rupture: good. Slow down next time.")
+        await supervisor.click("#record")
+        await asyncio.sleep(1.0)
+        await supervisor.click("#stop")
+        await supervisor.wait_for_selector("#reply:not([hidden])")
         await supervisor.click("#save")
         await supervisor.wait_for_function(
             "document.getElementById('message').textContent.includes('Review sent')"
@@ -117,6 +121,9 @@ async def test_the_whole_loop(folder: Folder, chromium: Browser) -> None:
         await trainee.wait_for_selector("li.attempt[data-number='1'] .feedback")
         feedback = await trainee.inner_text("li.attempt[data-number='1'] .feedback")
         assert "Slow down next time" in feedback and "Empathy" in feedback
+        await trainee.wait_for_function(
+            "document.querySelector(\"li.attempt[data-number='1'] .feedback audio\").readyState >= 1"
+        )
         points = await trainee.get_attribute("li.attempt[data-number='1'] polyline.trace-line", "points")
         assert points is not None and len(points.split()) >= 4
         await trainee.goto(base + "/progress")
@@ -127,7 +134,8 @@ async def test_the_whole_loop(folder: Folder, chromium: Browser) -> None:
     database = sqlite3.connect(folder.data / db.DB_FILE)
     (attempt1_mime,), (attempt2_mime,) = database.execute("SELECT mime FROM attempts ORDER BY number")
     assert attempt1_mime == "video/webm" and attempt2_mime == "audio/webm"
-    scores, trace = database.execute("SELECT scores, trace FROM reviews").fetchone()
+    scores, trace, reply = database.execute("SELECT scores, trace, reply_mime FROM reviews").fetchone()
+    assert reply == "audio/webm"
     assert json.loads(scores)["empathy"] == 5
     values = [value for _, value in json.loads(trace)["samples"]]
     assert 15 in values and 10 in values and values[-1] == 20

@@ -127,3 +127,21 @@ def test_export_writes_csv(tmp_path: Path, clip_video: Path) -> None:
     assert [row["title"] for row in rows] == ["T"]
     for name in ("attempts.csv", "reviews.csv", "scores.csv", "traces.csv"):
         assert (tmp_path / "out" / name).read_text().count("\n") == 1
+
+
+def test_rubric_from_the_data_folder(tmp_path: Path) -> None:
+    from microdial.errors import ConfigError
+    from microdial.practice.settings import DEFAULT_RUBRIC, PracticeSettings, load_rubric
+
+    settings = PracticeSettings.model_validate({"data": tmp_path})
+    assert load_rubric(settings) == DEFAULT_RUBRIC and len(DEFAULT_RUBRIC.items) == 5
+    (tmp_path / "rubric.toml").write_text(
+        '[[items]]\nkey = "warmth"\ntitle = "Warmth"\nanchors = { 1 = "cold", 5 = "warm" }\n'
+    )
+    (item,) = load_rubric(settings).items
+    assert item.key == "warmth" and item.anchors == {1: "cold", 5: "warm"}
+    (tmp_path / "rubric.toml").write_text(
+        '[[items]]\nkey = "x"\ntitle = "X"\nanchors = { 9 = "off scale" }\n'
+    )
+    with pytest.raises(ConfigError, match="1 to 5"):
+        load_rubric(settings)
