@@ -237,3 +237,22 @@ async def test_one_address_trying_many_codes_is_limited(base: str) -> None:
             )  # fmt: skip
             statuses.append(status)
         assert statuses[:20] == [401] * 20 and statuses[20] == 429
+
+
+async def test_finishing_twice_at_once_makes_one_attempt(
+    folder: Folder, base: str, response_bytes: bytes
+) -> None:
+    async with client(base, "tr1") as tr1:
+        status, body = await tr1.request(
+            "POST", "/api/uploads",
+            json={"purpose": "attempt", "clip": folder.clip, "size": len(response_bytes), "type": "video/webm"},
+        )  # fmt: skip
+        upload = json.loads(body)["id"]
+        status, _ = await tr1.request("PUT", f"/api/uploads/{upload}?offset=0", data=response_bytes)
+        assert status == 200
+        finishes = await asyncio.gather(
+            *(tr1.request("POST", f"/api/uploads/{upload}/finish") for _ in range(3))
+        )
+        assert sorted(status for status, _ in finishes) in ([200, 403, 403], [200, 403, 409], [200, 409, 409])
+        clip = await tr1.get_json(f"/api/clips/{folder.clip}")
+        assert isinstance(clip, dict) and len(clip["attempts"]) == 1  # type: ignore[arg-type]

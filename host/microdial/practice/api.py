@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from pydantic import BaseModel, Field
 
 from microdial.practice import auth, records
 from microdial.practice.db import media_dir
 from microdial.practice.settings import PracticeSettings, Rubric
 from microdial.practice.uploads import UploadError, Uploads
+
+log = logging.getLogger(__name__)
 
 COOKIE = "practice_session"
 
@@ -208,7 +211,12 @@ class Api:
             offset = int(request.query["offset"])
         except (KeyError, ValueError):
             raise UploadError(400, "give ?offset=N: where this chunk starts") from None
-        offset = await self.uploads.append(upload, offset, request.content.iter_chunked(64 * 1024))
+        try:
+            offset = await self.uploads.append(upload, offset, request.content.iter_chunked(64 * 1024))
+        except (ConnectionResetError, ClientPayloadError):
+            # The client went away mid-piece: what arrived is on disk, it resumes from GET's offset.
+            log.info("upload %s: connection lost at %d bytes", upload.id, self.uploads.offset(upload))
+            raise web.HTTPBadRequest(text="connection lost") from None
         return web.json_response({"offset": offset})
 
     async def upload_finish(self, request: web.Request) -> web.StreamResponse:

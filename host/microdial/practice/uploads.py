@@ -172,6 +172,14 @@ class Uploads:
     async def finish(self, upload: Upload) -> tuple[str, str, str]:
         """Check, hash, sync and move the whole file into media; returns (file, mime, sha256).
         The caller commits the row that shows it."""
+        async with self._locks.setdefault(upload.id, asyncio.Lock()):
+            if not upload.part(self.data).exists():
+                raise UploadError(409, "this upload is finished")
+            done = await self._finish(upload)
+        self._locks.pop(upload.id, None)
+        return done
+
+    async def _finish(self, upload: Upload) -> tuple[str, str, str]:
         size = self.offset(upload)
         if size != upload.size:
             raise UploadError(409, f"incomplete: {size} of {upload.size} bytes arrived; resume first")
@@ -184,7 +192,6 @@ class Uploads:
         name = f"{secrets.token_urlsafe(16)}.{container}"
         os.replace(part, media_dir(self.data) / name)
         _sync_dir(media_dir(self.data))
-        self._locks.pop(upload.id, None)
         return name, media_type(container, upload.mime), digest
 
     def sweep(self) -> int:
