@@ -55,6 +55,11 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
+def reset_peak(pid: int) -> None:
+    """Peak RSS from here on (Linux: 5 into clear_refs resets VmHWM), so sign-ins don't count."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -109,21 +114,25 @@ async def baseline_trainee(base: str, name: str, body: bytes) -> str:
 barrier: asyncio.Barrier
 
 
-async def timed(count: int, make: object) -> tuple[float, list[str]]:
+async def timed(count: int, make: object, pid: int) -> tuple[float, list[str], float]:
+    """(seconds, digests, server RSS before) of count uploads started together once all signed in."""
     global barrier
     barrier = asyncio.Barrier(count + 1)
     tasks = [asyncio.create_task(make(i)) for i in range(count)]  # type: ignore[operator]
     await barrier.wait()
+    before = rss_mb(pid)
+    reset_peak(pid)
     started = time.perf_counter()
     digests = await asyncio.gather(*tasks)
-    return time.perf_counter() - started, digests
+    return time.perf_counter() - started, digests, before
 
 
 def prepare(data: Path, trainees: int, clip_video: Path) -> str:
     database = db.connect(data)
-    auth.redeem_invite(database, auth.add_user(database, "sup", "supervisor", None, 1), PASSWORD)
+    hashed = auth.hash_password(PASSWORD)
+    auth.redeem_invite(database, auth.add_user(database, "sup", "supervisor", None, 1), hashed)
     for i in range(trainees):
-        auth.redeem_invite(database, auth.add_user(database, f"t{i:02d}", "trainee", "sup", 1), PASSWORD)
+        auth.redeem_invite(database, auth.add_user(database, f"t{i:02d}", "trainee", "sup", 1), hashed)
     clip = add_clip(database, data, clip_video, "bench", "other", "")
     database.close()
     return clip
@@ -142,16 +151,15 @@ async def run(trainees: int, video: Path, root: Path) -> None:
     server = await start([*command, "--port", str(port), "--max-upload-mb", "100"], "practice:")
     try:
         base = f"http://127.0.0.1:{port}"
-        idle = rss_mb(server.pid)
-        seconds, digests = await timed(
-            trainees, lambda i: practice_trainee(base, f"t{i:02d}", clip, bodies[i])
+        seconds, digests, idle = await timed(
+            trainees, lambda i: practice_trainee(base, f"t{i:02d}", clip, bodies[i]), server.pid
         )
         intact = sum(a == b for a, b in zip(digests, expected, strict=True))
         with contextlib.closing(sqlite3.connect(root / "practice" / db.DB_FILE)) as database:
             (rows,) = database.execute("SELECT COUNT(*) FROM attempts").fetchone()
         print(
             f"practice server: {seconds:.1f} s, {total_mb / seconds:.1f} MB/s, {intact}/{trainees} intact, "
-            f"{rows} attempts; RSS idle {idle:.0f} MB, peak {peak_rss_mb(server.pid):.0f} MB"
+            f"{rows} attempts; RSS before {idle:.0f} MB, peak during uploads {peak_rss_mb(server.pid):.0f} MB"
         )
     finally:
         server.terminate()
@@ -162,14 +170,13 @@ async def run(trainees: int, video: Path, root: Path) -> None:
     server = await start([sys.executable, "-c", BASELINE, str(root / "baseline"), str(port)], "ready")
     try:
         base = f"http://127.0.0.1:{port}"
-        idle = rss_mb(server.pid)
-        seconds, digests = await timed(
-            trainees, lambda i: baseline_trainee(base, f"u{i:02d}.webm", bodies[i])
+        seconds, digests, idle = await timed(
+            trainees, lambda i: baseline_trainee(base, f"u{i:02d}.webm", bodies[i]), server.pid
         )
         intact = sum(a == b for a, b in zip(digests, expected, strict=True))
         print(
             f"plain aiohttp:   {seconds:.1f} s, {total_mb / seconds:.1f} MB/s, {intact}/{trainees} intact; "
-            f"RSS idle {idle:.0f} MB, peak {peak_rss_mb(server.pid):.0f} MB"
+            f"RSS before {idle:.0f} MB, peak during uploads {peak_rss_mb(server.pid):.0f} MB"
         )
     finally:
         server.terminate()

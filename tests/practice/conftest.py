@@ -62,10 +62,11 @@ class Folder:
 
 def populate(data: Path, video: Path) -> Folder:
     database = db.connect(data)
+    hashed = auth.hash_password(PASSWORD)
     try:
         for code, (role, supervisor) in USERS.items():
             token = auth.add_user(database, code, role, supervisor, invite_hours=1)  # type: ignore[arg-type]
-            auth.redeem_invite(database, token, PASSWORD)
+            auth.redeem_invite(database, token, hashed)
         clip = add_clip(database, data, video, "This isn't helping", "confrontation", "a client pushes back")
     finally:
         database.close()

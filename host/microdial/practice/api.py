@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -66,6 +67,8 @@ class Api:
         # codes, without locking out a whole office behind one NAT.
         self.per_code = auth.LoginLimiter(attempts=5)
         self.per_peer = auth.LoginLimiter(attempts=20)
+        # Each scrypt takes 16 MiB: a burst of sign-ins queues here instead of growing the server.
+        self.hashing = asyncio.Semaphore(2)
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -122,7 +125,11 @@ class Api:
                 headers={"Retry-After": str(int(wait) + 1)},
             )
         row = auth.user_by_code(self.db, given.code)
-        if row is None or not auth.check_password(given.password, row["password_hash"]):
+        # scrypt takes tens of milliseconds: in a thread, so other requests go on meanwhile.
+        stored = None if row is None else row["password_hash"]
+        async with self.hashing:
+            matches = await asyncio.to_thread(auth.check_password, given.password, stored)
+        if not matches or row is None:
             self.per_code.failed(given.code)
             self.per_peer.failed(peer)
             return web.json_response({"error": "wrong code or password"}, status=401)
@@ -138,7 +145,10 @@ class Api:
 
     async def welcome(self, request: web.Request) -> web.StreamResponse:
         given = Welcome.model_validate(await request.json())
-        return self._signed_in(auth.redeem_invite(self.db, given.invite, given.password))
+        auth.check_new_password(given.password)
+        async with self.hashing:
+            hashed = await asyncio.to_thread(auth.hash_password, given.password)
+        return self._signed_in(auth.redeem_invite(self.db, given.invite, hashed))
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         token = request.cookies.get(COOKIE)

@@ -11,6 +11,7 @@ cross-site page cannot add without a CORS preflight this server never grants.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -44,13 +45,21 @@ def hash_password(password: str) -> str:
 
 
 def check_password(password: str, stored: str | None) -> bool:
+    """Whether password matches; as slow for a user without a password (or no user: None), so
+    the time an answer takes does not tell which codes exist."""
     if not stored:
+        check_password(password, _dummy())
         return False
     _, n, r, p, salt, digest = stored.split("$")
     given = hashlib.scrypt(
         password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
     )
     return hmac.compare_digest(given, base64.b64decode(digest))
+
+
+@functools.cache
+def _dummy() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def token_hash(token: str) -> str:
@@ -103,11 +112,13 @@ def add_user(
     return token
 
 
-def redeem_invite(db: sqlite3.Connection, token: str, password: str) -> int:
-    """The invited user's id, their password now set; the link works once only."""
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"choose a password of at least {MIN_PASSWORD} characters")
-    hashed = hash_password(password)
+
+
+def redeem_invite(db: sqlite3.Connection, token: str, hashed: str) -> int:
+    """The invited user's id, their password hash (hash_password) now set; the link works once only."""
     with db:
         db.execute("BEGIN IMMEDIATE")
         row = db.execute(
