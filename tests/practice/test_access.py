@@ -156,3 +156,9 @@ async def test_review_checks_the_rubric(folder: Folder, base: str, response_byte
             "POST", f"/api/attempts/{attempt['id']}/review", json={"scores": scores}
         )
         assert status == 400 and b"1 to 5" in body
+        scores = dict.fromkeys(scores, 3)
+        trace = {"samples": [[1.0, 80]]}
+        status, body = await sup1.request(
+            "POST", f"/api/attempts/{attempt['id']}/review", json={"scores": scores, "trace": trace}
+        )
+        assert status == 400 and b"-50..50" in body

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from microdial.practice.auth import User
 from microdial.practice.settings import Rubric
@@ -31,6 +31,12 @@ class Trace(BaseModel):
     scale_min: int = -50
     scale_max: int = 50
     samples: list[tuple[float, float]] = Field(default_factory=list, max_length=50_000)
+
+    @model_validator(mode="after")
+    def _on_scale(self) -> Trace:
+        if any(t < 0 or not self.scale_min <= value <= self.scale_max for t, value in self.samples):
+            raise ValueError(f"trace samples are (media seconds >= 0, {self.scale_min}..{self.scale_max})")
+        return self
 
 
 def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
