@@ -37,6 +37,7 @@ APPS: dict[str, tuple[str, str]] = {
     "broker": ("microdial.apps.broker", "write a Mosquitto configuration for the lab: queues, TLS, users"),
     "study": ("microdial.apps.study", "a study session: console and rater pages, rating, clips, questions"),
     "doctor": ("microdial.apps.doctor", "check dials, permissions, udev rule, broker, player: what to fix"),
+    "practice": ("microdial.apps.practice", "practise responding to rupture clips; supervisors review"),
 }
 
 
