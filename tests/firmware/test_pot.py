@@ -40,9 +40,7 @@ def test_full_travel_maps_to_both_ends_and_centre() -> None:
 
 def test_sweep_reaches_every_value_in_order() -> None:
     pot = make(start=0)
-    seen = []
-    for reading in range(0, FULL + 1, 64):
-        seen.append(settle(pot, reading, polls=20))
+    seen = [settle(pot, reading, polls=20) for reading in range(0, FULL + 1, 64)]
     assert sorted(set(seen)) == list(range(-50, 51))
     assert seen == sorted(seen)
 

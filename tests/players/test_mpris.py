@@ -43,14 +43,14 @@ def test_specs() -> None:
 async def test_no_bus_or_no_player_is_no_player(tmp_path: Path, bus: PrivateBus) -> None:
     clock = MprisClock(bus_address=f"unix:path={tmp_path}/none")
     with pytest.raises(PlayerGone, match="no D-Bus session bus"):
-        await clock._follow()
+        await clock._follow()  # noqa: SLF001  (one connection attempt; run() retries forever)
     assert clock.stamp(0).playback == "no-player"
     empty = MprisClock(bus_address=bus.address)
     with pytest.raises(PlayerGone, match="no MPRIS player"):
-        await empty._follow()
+        await empty._follow()  # noqa: SLF001  (one connection attempt; run() retries forever)
     named = MprisClock("vlc", bus_address=bus.address)
     with pytest.raises(PlayerGone, match=r"org\.mpris\.MediaPlayer2\.vlc is not on the bus"):
-        await named._follow()
+        await named._follow()  # noqa: SLF001  (one connection attempt; run() retries forever)
 
 
 async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: Path) -> None:

@@ -45,12 +45,13 @@ def test_file_still_opening_is_no_position() -> None:
     # run): playing, length and time -1. That length once stuck as the duration, so every stamp
     # afterwards was capped at -1 s.
     clock = VlcClock(now=lambda: 0.0)
-    clock._on_online()
+    # VLC's answers while it opens a file, fed to the clock as its poll would (no VLC reports -1 on cue).
+    clock._on_online()  # noqa: SLF001
     meta = {"category": {"meta": {"filename": "test-25fps.mp4"}}}
     opening = {"state": "playing", "position": 0.0, "length": -1, "time": -1, "rate": 1, "information": meta}
-    clock._status(opening, 1.0)
+    clock._status(opening, 1.0)  # noqa: SLF001
     assert clock.stamp(1.0).playback == "no-player"
-    clock._status({**opening, "position": 0.05, "length": 20, "time": 1}, 1.1)
+    clock._status({**opening, "position": 0.05, "length": 20, "time": 1}, 1.1)  # noqa: SLF001
     stamp = clock.stamp(1.1)
     assert stamp.media_duration == 20 and stamp.media_time == pytest.approx(1.0)
 

@@ -54,8 +54,9 @@ def record_everything(page: Page) -> list[str]:
 
 
 async def keep_reading(ws: aiohttp.ClientWebSocketResponse, seen: list[str]) -> None:
+    # Appended one by one: the test reads seen while the socket is still open.
     async for message in ws:
-        seen.append(str(message.data))
+        seen.append(str(message.data))  # noqa: PERF401
 
 
 async def refused(http: aiohttp.ClientSession, url: str) -> None:

@@ -151,10 +151,12 @@ def analyse(grid: Grid, options: AnalyzeOptions | None = None) -> SessionAnalysi
     if grid.clock == "session":
         notes.append("no player clock was used: times are seconds since the session's first sample")
     pairs = [analyse_pair(grid, a, b, options) for a, b in itertools.combinations(names, 2)]
-    for pair in pairs:
-        for note in (pair.correlation.note, pair.icc.note):
-            if note:
-                notes.append(f"{pair.first} vs {pair.second}: {note}")
+    notes.extend(
+        f"{pair.first} vs {pair.second}: {note}"
+        for pair in pairs
+        for note in (pair.correlation.note, pair.icc.note)
+        if note
+    )
     return SessionAnalysis(
         session=grid.session,
         clock=grid.clock,

@@ -96,7 +96,7 @@ class BrowserClock(AnchoredClock):
             await self._serve(self.video)
 
     async def _serve(self, video: Path) -> None:
-        if not video.is_file():
+        if not await asyncio.to_thread(video.is_file):
             raise PlayerGone(f"video {video} does not exist")
         self._server = PlayerServer(self, video, self.now, self.token)
         try:

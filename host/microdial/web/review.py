@@ -186,10 +186,11 @@ class ReviewServer:
             raise web.HTTPBadRequest(text="x0, x1 and n must be numbers") from None
         if not (math.isfinite(x0) and math.isfinite(x1)) or not 1 <= buckets <= MAX_BUCKETS:
             raise web.HTTPBadRequest(text=f"x0 and x1 must be finite and n within 1..{MAX_BUCKETS}")
-        answer: list[dict[str, Any]] = []
-        for trace in recording.traces.values():
-            if visitor.sees(trace.role):
-                answer.append({"dial": trace.dial, "role": trace.role} | trace.window(x0, x1, buckets))
+        answer: list[dict[str, Any]] = [
+            {"dial": trace.dial, "role": trace.role} | trace.window(x0, x1, buckets)
+            for trace in recording.traces.values()
+            if visitor.sees(trace.role)
+        ]
         shown = [t.role for t in recording.traces.values() if visitor.sees(t.role)]
         return web.json_response(
             {

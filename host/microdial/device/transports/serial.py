@@ -41,7 +41,7 @@ class SerialTransport(Transport):
         self._fd = -1
 
     async def open(self, receiver: Receiver) -> None:
-        if not Path(self.location).exists():
+        if not await asyncio.to_thread(Path(self.location).exists):
             raise TransportError(f"no serial port {self.location}: is the dial plugged in?")
         try:
             port = serial.Serial()

@@ -80,6 +80,22 @@ class Codes:
     participant: str | None = None
 
 
+def _dial_names(rating: RatingFile, path: Path, folder: Path, base: str) -> list[str]:
+    """One dial id per rated dimension, none of them in the session already."""
+    names = [base] if len(rating.series) == 1 else [f"{base}-{_code(s.name, 40)}" for s in rating.series]
+    if len(set(names)) != len(names):
+        raise RatingFileError(
+            f"{path}: rating columns {', '.join(s.name for s in rating.series)} give the same dial ids"
+        )
+    if (folder / META_FILE).exists():
+        taken = set(SessionMeta.load(folder).dials) & set(names)
+        if taken:
+            raise RatingFileError(
+                f"session {folder.name} already has dial {sorted(taken)[0]}: give another --dial"
+            )
+    return names
+
+
 def import_file(
     fmt: Format,
     path: Path,
@@ -101,19 +117,8 @@ def import_file(
             f"{path}: {len(rating.series)} rated dimensions but {len(roles)} roles: give one --role, or one per --value"
         )
     tool = layout.tool if layout is not None and layout.tool else fmt
-    base = dial or _code(f"{tool}-{path.stem}", 60)
-    names = [base] if len(rating.series) == 1 else [f"{base}-{_code(s.name, 40)}" for s in rating.series]
-    if len(set(names)) != len(names):
-        raise RatingFileError(
-            f"{path}: rating columns {', '.join(s.name for s in rating.series)} give the same dial ids"
-        )
     folder = out / session
-    if (folder / META_FILE).exists():
-        taken = set(SessionMeta.load(folder).dials) & set(names)
-        if taken:
-            raise RatingFileError(
-                f"session {session} already has dial {sorted(taken)[0]}: give another --dial"
-            )
+    names = _dial_names(rating, path, folder, dial or _code(f"{tool}-{path.stem}", 60))
     for series in rating.series:
         if not series.points:
             raise RatingFileError(f"{path}: no ratings for {series.name}")
