@@ -54,5 +54,5 @@ class Stamper:
             player=None if media is None else media.player,
             media=None if media is None else media.media,
             media_duration=None if media is None else media.media_duration,
-            discontinuity=False if media is None else media.discontinuity,
+            discontinuity=(media.cause or True) if media is not None and media.discontinuity else False,
         )

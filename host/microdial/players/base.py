@@ -3,6 +3,11 @@
 Every adapter follows the same model: an anchor (host monotonic instant, media time, rate, playing)
 set from the player's reports and interpolated in between, so a stamp costs no I/O and can be taken
 for any instant, including instants between two reports.
+
+Players misreport for a moment, and the clock follows them rather than extrapolating past them:
+an adapter can hold the anchor after a speed change until the player reports moving again (mpv
+stops for ~0.2 s while it rebuilds its audio chain), and stamps taken while playing never step
+back unless a discontinuity, with its cause, is flagged.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from microdial.model import Playback
+from microdial.model import Cause, Playback
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,8 @@ class MediaStamp:
     media_duration: float | None = None
     # True on the first stamp after a seek, a rate change or a player (re)connect.
     discontinuity: bool = False
+    # Why, when discontinuity is True.
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +49,11 @@ class Anchor:
     media: float
     rate: float
     playing: bool
+    # Playing, but the player has not moved since: media time stays put until it reports moving.
+    held: bool = False
 
     def at(self, host_monotonic: float) -> float:
-        if not self.playing:
+        if not self.playing or self.held:
             return self.media
         return max(0.0, self.media + (host_monotonic - self.host) * self.rate)
 
@@ -88,6 +97,10 @@ class PlayerGone(Exception):
 class AnchoredClock(PlayerClock):
     """The shared anchor bookkeeping; an adapter implements _follow() and feeds the _on_* methods."""
 
+    # What a report far off the interpolation means: for a player that announces its seeks, the
+    # clock re-syncing; for one that does not (VLC's HTTP interface), most likely a seek.
+    jump_cause: Cause = "resync"
+
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self.now = now
         self.anchor: Anchor | None = None
@@ -100,7 +113,10 @@ class AnchoredClock(PlayerClock):
         # Requests sent to the player and position reports received: the benchmark's "how often".
         self.queries = 0
         self.reports = 0
-        self._discontinuity = True
+        # The cause of the discontinuity the next stamp flags, None when there is none.
+        self._cause: Cause | None = "resync"
+        # (host instant, media time, epoch) of the latest stamp while playing: the floor of the next.
+        self._floor: tuple[float, float, int] | None = None
         # Bumped with every discontinuity, so a clock mirrored in another process can flag it too.
         self.epoch = 0
         # Set (and replaced) on every state change, for whoever waits for the player to show up.
@@ -113,9 +129,12 @@ class AnchoredClock(PlayerClock):
         self.reports += 1
         if media_time is None:
             self.anchor = None
+        elif self.anchor is not None and self.anchor.held and media_time == self.anchor.media:
+            # Still standing where the hold began: the player has not started moving again.
+            pass
         else:
             if self.anchor is not None and abs(self.anchor.at(host) - media_time) > JUMP_TOLERANCE:
-                self._flag()
+                self._flag(self.jump_cause)
             self.anchor = Anchor(host, media_time, self.rate, self.playing)
         self._changed()
 
@@ -126,47 +145,53 @@ class AnchoredClock(PlayerClock):
         self.playing = playing
         self._reanchor(host)
 
-    def _on_rate(self, rate: float, host: float | None = None) -> None:
+    def _on_rate(self, rate: float, host: float | None = None, hold: bool = False) -> None:
+        """hold: the player stops for a moment on a speed change; stand still until it reports
+        a position other than the one it had then."""
         if rate == self.rate:
             return
         self._reanchor(host)
         self.rate = rate
-        self._reanchor(host)
-        self._flag()
+        self._reanchor(host, hold)
+        self._flag("speed")
 
     def _on_seeking(self, seeking: bool) -> None:
         self.seeking = seeking
         if seeking:
-            self._flag()
+            self._flag("seek")
         self._changed()
 
     def _on_media(self, media: str | None, duration: float | None) -> None:
         if media != self.media:
-            self._flag()
+            self._flag("media")
         self.media = media
         self.duration = duration
         self._changed()
 
     def _on_online(self) -> None:
         self.online = True
-        self._flag()
+        self._flag("resync")
         self._changed()
 
     def _on_offline(self) -> None:
         self.online = False
         self.anchor = None
         self.seeking = False
-        self._flag()
+        self._flag("resync")
         self._changed()
 
-    def _flag(self) -> None:
-        self._discontinuity = True
+    def _flag(self, cause: Cause = "resync") -> None:
+        # Several causes before the next stamp: the first one is why the media time moved.
+        if self._cause is None:
+            self._cause = cause
         self.epoch += 1
 
-    def _reanchor(self, host: float | None) -> None:
+    def _reanchor(self, host: float | None, hold: bool | None = None) -> None:
+        """A new anchor at host from the interpolation; hold None keeps the current hold."""
         host = self.now() if host is None else host
         if self.anchor is not None:
-            self.anchor = Anchor(host, self.anchor.at(host), self.rate, self.playing)
+            held = self.anchor.held if hold is None else hold
+            self.anchor = Anchor(host, self.anchor.at(host), self.rate, self.playing, held)
         self._changed()
 
     def _changed(self) -> None:
@@ -182,10 +207,27 @@ class AnchoredClock(PlayerClock):
         media_time = self.anchor.at(host_monotonic)
         if self.duration is not None:
             media_time = min(media_time, self.duration)
-        flagged = self._discontinuity and not self.seeking
-        if flagged:
-            self._discontinuity = False
-        return MediaStamp(media_time, playback, self.name, self.media, self.duration, flagged)
+        cause = None if self.seeking else self._cause
+        if cause is not None:
+            self._cause = None
+        media_time = self._not_back(host_monotonic, media_time, playback)
+        return MediaStamp(
+            media_time, playback, self.name, self.media, self.duration, cause is not None, cause
+        )
+
+    def _not_back(self, host: float, media_time: float, playback: Playback) -> float:
+        """While playing, a later stamp is never behind an earlier one of the same epoch: a report
+        a little behind the interpolation (a late arrival, a refit) holds the stamps until the line
+        catches up; one further off has flagged a discontinuity and bumped the epoch."""
+        if playback != "playing":
+            self._floor = None
+            return media_time
+        floor = self._floor
+        if floor is not None and floor[2] == self.epoch and host >= floor[0]:
+            media_time = max(media_time, floor[1])
+        if floor is None or host >= floor[0]:
+            self._floor = (host, media_time, self.epoch)
+        return media_time
 
     async def run(self) -> None:
         delay = BACKOFF_FIRST
