@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,11 +137,16 @@ class Stamps:
     def __init__(self, clock: Any) -> None:
         self.clock = clock
         self.taken: list[Any] = []
+        self.instants: list[float] = []
         self.mark_index = 0
 
     def now(self) -> Any:
-        stamp = self.clock.stamp(time.monotonic())
+        return self.at(time.monotonic())
+
+    def at(self, instant: float) -> Any:
+        stamp = self.clock.stamp(instant)
         self.taken.append(stamp)
+        self.instants.append(instant)
         return stamp
 
     def mark(self) -> None:
@@ -148,6 +154,19 @@ class Stamps:
 
     def flagged_since_mark(self) -> bool:
         return any(stamp.discontinuity for stamp in self.taken[self.mark_index :])
+
+    def causes_since_mark(self) -> list[str]:
+        return [stamp.cause for stamp in self.taken[self.mark_index :] if stamp.discontinuity]
+
+    def step_back_since_mark(self) -> float:
+        """The largest step back of media time between two stamps in host order, both playing,
+        with no discontinuity flagged between them."""
+        since = sorted(zip(self.instants[self.mark_index :], self.taken[self.mark_index :], strict=True))
+        worst = 0.0
+        for (_, before), (_, after) in itertools.pairwise(since):
+            if before.playback == after.playback == "playing" and not after.discontinuity:
+                worst = max(worst, before.media_time - after.media_time)
+        return worst
 
     async def until(self, check: Callable[[Any], bool], what: str, timeout: float = 15.0) -> Any:
         try:
@@ -402,6 +421,27 @@ class PlayerPosition(Protocol):
     async def position(self) -> tuple[float, float]: ...
 
     async def fresh_position(self) -> tuple[float, float]: ...
+
+
+async def paused_where(
+    player: PlayerPosition, resume: Callable[[], Awaitable[None]], rate: float = 1.0
+) -> float:
+    """Where a paused VLC really stands: its own position read while paused is left where its last
+    refresh put it, so resume, read fresh positions once it is running, and take the line through
+    them back to the instant of the resume (resume latency makes this a little early)."""
+    before = time.monotonic()
+    await resume()
+    resumed = (before + time.monotonic()) / 2
+    await asyncio.sleep(VLC_SETTLE)
+    readings = [await player.fresh_position() for _ in range(3)]
+    return sum(own - (instant - resumed) * rate for instant, own in readings) / len(readings)
+
+
+async def pause_stale(player: PlayerPosition, pause: Callable[[], Awaitable[None]]) -> None:
+    """Pause when VLC's own position is at its stalest: just before its next refresh (every ~250 ms)."""
+    await player.fresh_position()
+    await asyncio.sleep(0.2)
+    await pause()
 
 
 async def assert_vlc_in_step(clock: AnchoredClock, player: PlayerPosition, playing: bool = True) -> float:

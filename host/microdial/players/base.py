@@ -134,9 +134,19 @@ class AnchoredClock(PlayerClock):
             pass
         else:
             if self.anchor is not None and abs(self.anchor.at(host) - media_time) > JUMP_TOLERANCE:
-                self._flag(self.jump_cause)
+                self._flag(self._jumped())
             self.anchor = Anchor(host, media_time, self.rate, self.playing)
         self._changed()
+
+    def _jumped(self) -> Cause:
+        """Why a report is far off the interpolation."""
+        if self.anchor is not None and self.anchor.held:
+            # Ending a hold, the jump is the speed change's (mpv skips ahead on a slow-down).
+            return "speed"
+        if not self.playing:
+            # Nothing but a seek moves a paused player.
+            return "seek"
+        return self.jump_cause
 
     def _on_playing(self, playing: bool, host: float | None = None) -> None:
         if playing == self.playing:

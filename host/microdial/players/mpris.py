@@ -38,6 +38,8 @@ def _plain(value: Any) -> Any:
 
 class MprisClock(AnchoredClock):
     name = "mpris"
+    # The Seeked signal and the polled Position race: a jump seen first in a poll is a seek too.
+    jump_cause = "seek"
 
     def __init__(
         self,
