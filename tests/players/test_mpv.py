@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from microdial.model import batch_json, parse_samples
 from microdial.players.mpv import MpvClock
+from microdial.store.reader import read_events
+from microdial.store.writer import SessionRecord
+from tests.host.support import wait_for
 from tests.players.support import MpvProcess, Stamps, make_video
+from tests.players.test_daemon_stamping import stamped_dial
 
 TOLERANCE = 0.1
 # Stamps while playing come in host order; a report arriving a few ms late must not pull them back.
@@ -142,3 +147,30 @@ async def test_a_speed_change_is_followed_not_extrapolated(mpv: MpvProcess) -> N
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_events_name_each_discontinuity_by_its_cause(mpv: MpvProcess, tmp_path: Path) -> None:
+    """Dial samples stamped from mpv, over the wire form, into a session folder: events.csv has a
+    row per discontinuity, named seek, speed or resync, where it used to say "seek" for all."""
+    async with stamped_dial(MpvClock(mpv.socket_path)) as (sink, _):
+
+        def flagged(cause: str) -> bool:
+            return any(s.discontinuity == cause for s in sink.samples)
+
+        await wait_for(lambda: flagged("resync") and sink.samples[-1].playback == "playing", what="playing")
+        await mpv.command("set_property", "speed", 2.0)
+        await wait_for(lambda: flagged("speed"), what="speed change flagged")
+        await asyncio.sleep(0.3)
+        await mpv.command("seek", 2.0, "absolute")
+        await wait_for(lambda: flagged("seek"), what="seek flagged")
+        await asyncio.sleep(0.3)
+        samples = parse_samples(batch_json(sink.samples))
+    assert {s.discontinuity for s in samples} == {False, "resync", "speed", "seek"}
+    record = SessionRecord(tmp_path, "S1", window=100)
+    record.on_samples(samples[0].dial, samples)
+    record.close()
+    rows = [e for e in read_events(tmp_path / "S1" / "events.csv") if e.source == "recorder"]
+    kinds = [e.kind for e in rows if e.kind != "playback"]
+    assert kinds == ["resync", "speed", "seek"], kinds
+    seek = next(e for e in rows if e.kind == "seek")
+    assert seek.media_time is not None and abs(seek.media_time - 2.0) < 0.1
