@@ -158,13 +158,13 @@ class Stamps:
     def causes_since_mark(self) -> list[str]:
         return [stamp.cause for stamp in self.taken[self.mark_index :] if stamp.discontinuity]
 
-    def step_back_since_mark(self) -> float:
+    def step_back_since_mark(self, across_flags: bool = False) -> float:
         """The largest step back of media time between two stamps in host order, both playing,
-        with no discontinuity flagged between them."""
+        with no discontinuity flagged between them (unless across_flags)."""
         since = sorted(zip(self.instants[self.mark_index :], self.taken[self.mark_index :], strict=True))
         worst = 0.0
         for (_, before), (_, after) in itertools.pairwise(since):
-            if before.playback == after.playback == "playing" and not after.discontinuity:
+            if before.playback == after.playback == "playing" and (across_flags or not after.discontinuity):
                 worst = max(worst, before.media_time - after.media_time)
         return worst
 
