@@ -62,8 +62,7 @@ from tests.players.support import (  # noqa: E402
     VlcProcess,
     free_port,
     make_video,
-    pause_stale,
-    paused_where,
+    pause_and_resume,
     shared_folder,
     wait_until,
 )
@@ -223,7 +222,7 @@ async def bench_mpv_speed(video: Path, folder: Path, changes: int) -> str:
         await player.stop()
 
 
-async def bench_pauses(video: Path, pauses: int, over_mpris: bool) -> str:
+async def bench_pauses(video: Path, video_seconds: float, pauses: int, over_mpris: bool) -> str:
     bus = PrivateBus() if over_mpris else None
     if bus is not None:
         bus.start()
@@ -235,6 +234,7 @@ async def bench_pauses(video: Path, pauses: int, over_mpris: bool) -> str:
         pause, resume = (lambda: remote.player("Pause")), (lambda: remote.player("Play"))
     else:
         player = VlcProcess(video)
+        player.length = video_seconds
         await player.start()
         clock = VlcClock(player.url, player.password)
         reference = player
@@ -248,16 +248,8 @@ async def bench_pauses(video: Path, pauses: int, over_mpris: bool) -> str:
                 await remote.connect()
             for _ in range(pauses):
                 await asyncio.sleep(0.5)
-                stamps.mark()
-                await pause_stale(reference, pause)
-                await wait_until(lambda: stamps.now().playback == "paused", what="paused")
-                await asyncio.sleep(0.3)
-                held = stamps.now().media_time
-                where = await paused_where(reference, resume)
-                await asyncio.sleep(0.2)
-                stamps.now()
-                if held is not None:
-                    errors.append(held - where)
+                held, where = await pause_and_resume(stamps, reference, pause, resume)
+                errors.append(held - where)
                 flagged += sum(stamp.discontinuity for stamp in stamps.taken[stamps.mark_index :])
         label = "mpris pauses" if bus is not None else "vlc pauses"
         return transient_line(label, errors, f"discontinuities flagged per pause={flagged / pauses:.1f}")
@@ -348,7 +340,7 @@ async def alone(result: Awaitable[Result]) -> list[Result]:
 async def main(seconds: float, only: set[str], transients: int) -> None:
     folder = shared_folder()
     # A video a little longer than the measurement, so no player reaches its end.
-    video_seconds = max(20.0, seconds + 8)
+    video_seconds = max(20.0, seconds + 8, transients * 4.0 + 10)
     video = make_video(folder, seconds=video_seconds)
     # 25 fps on a 60 Hz display shows frames 2 or 3 refreshes apart (±8 ms around a straight line);
     # 30 fps shows every frame exactly 2 refreshes apart.
@@ -368,8 +360,8 @@ async def main(seconds: float, only: set[str], transients: int) -> None:
                         print(result.line(), flush=True)
             transient: dict[str, Callable[[], Awaitable[str]]] = {
                 "mpv-speed": lambda: bench_mpv_speed(video, Path(scratch), transients),
-                "vlc-pause": lambda: bench_pauses(video, transients, over_mpris=False),
-                "mpris-pause": lambda: bench_pauses(video, transients, over_mpris=True),
+                "vlc-pause": lambda: bench_pauses(video, video_seconds, transients, over_mpris=False),
+                "mpris-pause": lambda: bench_pauses(video, video_seconds, transients, over_mpris=True),
             }
             for name, bench_transient in transient.items():
                 if name in only:

@@ -184,6 +184,8 @@ class VlcProcess:
         self.password = password
         self.extra = list(extra)
         self.port = free_port()
+        # The video's duration: VLC's position is a 0..1 fraction of it.
+        self.length = VIDEO_SECONDS
         self.process: subprocess.Popen[bytes] | None = None
         # Next to the video, so whoever removes the video's folder removes this too.
         self.home = video.parent / f"vlc-home-{self.port}"
@@ -251,14 +253,14 @@ class VlcProcess:
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Basic {token}"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=2).read())
 
-    async def position(self, length: float = VIDEO_SECONDS) -> tuple[float, float]:
+    async def position(self, length: float | None = None) -> tuple[float, float]:
         """(host instant, VLC's own position × the known duration); VLC refreshes it every ~250 ms."""
         before = time.monotonic()
         status = await asyncio.to_thread(self.status_sync)
         after = time.monotonic()
-        return (before + after) / 2, float(status["position"]) * length
+        return (before + after) / 2, float(status["position"]) * (length or self.length)
 
-    async def fresh_position(self, length: float = VIDEO_SECONDS) -> tuple[float, float]:
+    async def fresh_position(self, length: float | None = None) -> tuple[float, float]:
         """(host instant, VLC's own position) at the moment VLC refreshes it, while playing.
 
         VLC updates `position` only every 250-500 ms, so a plain read can be half a second stale;
@@ -437,11 +439,43 @@ async def paused_where(
     return sum(own - (instant - resumed) * rate for instant, own in readings) / len(readings)
 
 
-async def pause_stale(player: PlayerPosition, pause: Callable[[], Awaitable[None]]) -> None:
-    """Pause when VLC's own position is at its stalest: just before its next refresh (every ~250 ms)."""
+async def pause_and_resume(
+    stamps: Stamps,
+    player: PlayerPosition,
+    pause: Callable[[], Awaitable[None]],
+    resume: Callable[[], Awaitable[None]],
+) -> tuple[float, float]:
+    """Pauses VLC when its own position is at its stalest (just before its next refresh, every
+    ~250 ms), then resumes; (the clock's paused stamp, where playback really stood). Stamps are taken
+    throughout from stamps.mark() on, so the discontinuities flagged can be looked at afterwards."""
+    stamps.mark()
     await player.fresh_position()
     await asyncio.sleep(0.2)
     await pause()
+    await stamps.until(lambda s: s.playback == "paused", "paused")
+    await asyncio.sleep(0.3)
+    held = stamps.now().media_time
+    assert held is not None
+    where = await paused_where(player, resume)
+    await stamps.until(lambda s: s.playback == "playing", "playing again")
+    await asyncio.sleep(0.3)
+    stamps.now()
+    return held, where
+
+
+async def assert_pauses_stand(
+    stamps: Stamps,
+    player: PlayerPosition,
+    pause: Callable[[], Awaitable[None]],
+    resume: Callable[[], Awaitable[None]],
+) -> None:
+    """Twice: the paused stamp is where playback stood, and neither pausing nor resuming flags a
+    discontinuity or steps media time back."""
+    for _ in range(2):
+        held, where = await pause_and_resume(stamps, player, pause, resume)
+        assert abs(held - where) < VLC_TOLERANCE, (held, where)
+        assert not stamps.flagged_since_mark(), stamps.causes_since_mark()
+        assert stamps.step_back_since_mark() < 0.01
 
 
 async def assert_vlc_in_step(clock: AnchoredClock, player: PlayerPosition, playing: bool = True) -> float:

@@ -14,14 +14,12 @@ from microdial.players.base import PlayerGone
 from microdial.players.mpris import MprisClock
 from tests.players.support import (
     VLC_SETTLE,
-    VLC_TOLERANCE,
     MprisRemote,
     PrivateBus,
     Stamps,
     VlcProcess,
+    assert_pauses_stand,
     assert_vlc_in_step,
-    pause_stale,
-    paused_where,
 )
 
 VLC_NAME = "org.mpris.MediaPlayer2.vlc"
@@ -133,19 +131,9 @@ async def test_a_pause_stands_where_vlc_stopped(vlc: VlcProcess, bus: PrivateBus
     try:
         await stamps.until(lambda s: s.playback == "playing" and s.media_time > 1, "playing")
         await asyncio.sleep(VLC_SETTLE)
-        for _ in range(2):
-            stamps.mark()
-            await pause_stale(remote, lambda: remote.player("Pause"))
-            await stamps.until(lambda s: s.playback == "paused", "paused")
-            await asyncio.sleep(0.3)
-            held = stamps.now().media_time
-            where = await paused_where(remote, lambda: remote.player("Play"))
-            assert abs(held - where) < VLC_TOLERANCE, (held, where)
-            await stamps.until(lambda s: s.playback == "playing", "playing again")
-            await asyncio.sleep(0.3)
-            stamps.now()
-            assert not stamps.flagged_since_mark(), stamps.causes_since_mark()
-            assert stamps.step_back_since_mark() < 0.01
+        await assert_pauses_stand(
+            stamps, remote, lambda: remote.player("Pause"), lambda: remote.player("Play")
+        )
     finally:
         remote.close()
         task.cancel()

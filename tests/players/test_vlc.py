@@ -13,12 +13,10 @@ from microdial.players import open_player
 from microdial.players.vlc import Duration, VlcClock
 from tests.players.support import (
     VLC_SETTLE,
-    VLC_TOLERANCE,
     Stamps,
     VlcProcess,
+    assert_pauses_stand,
     assert_vlc_in_step,
-    pause_stale,
-    paused_where,
 )
 
 
@@ -141,19 +139,9 @@ async def test_a_pause_stands_where_vlc_stopped(vlc: VlcProcess) -> None:
     try:
         await stamps.until(lambda s: s.playback == "playing" and s.media_time > 1, "playing", timeout=40)
         await asyncio.sleep(VLC_SETTLE)
-        for _ in range(2):
-            stamps.mark()
-            await pause_stale(vlc, lambda: vlc.command("pl_forcepause"))
-            await stamps.until(lambda s: s.playback == "paused", "paused")
-            await asyncio.sleep(0.3)
-            held = stamps.now().media_time
-            where = await paused_where(vlc, lambda: vlc.command("pl_forceresume"))
-            assert abs(held - where) < VLC_TOLERANCE, (held, where)
-            await stamps.until(lambda s: s.playback == "playing", "playing again")
-            await asyncio.sleep(0.3)
-            stamps.now()
-            assert not stamps.flagged_since_mark(), stamps.causes_since_mark()
-            assert stamps.step_back_since_mark() < 0.01
+        await assert_pauses_stand(
+            stamps, vlc, lambda: vlc.command("pl_forcepause"), lambda: vlc.command("pl_forceresume")
+        )
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # A report further than this from the interpolated position is a jump (a seek we were not told about).
 JUMP_TOLERANCE = 0.25
+# The least a report must move on from a held anchor to show the player moving again.
+MOVING_MIN = 0.01
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 2.0
 
@@ -56,6 +58,11 @@ class Anchor:
         if not self.playing or self.held:
             return self.media
         return max(0.0, self.media + (host_monotonic - self.host) * self.rate)
+
+    def moving(self, host: float, media: float) -> bool:
+        """Whether a report at host shows playback moving on from this anchor at about its rate: a
+        report computed just before a speed change and delivered after it moves by next to nothing."""
+        return self.playing and media - self.media >= max(MOVING_MIN, 0.5 * self.rate * (host - self.host))
 
 
 class LineFit:
@@ -127,15 +134,15 @@ class AnchoredClock(PlayerClock):
         """The player says it is at media_time now (or at host)."""
         host = self.now() if host is None else host
         self.reports += 1
+        anchor = self.anchor
         if media_time is None:
             self.anchor = None
-        elif self.anchor is not None and self.anchor.held and media_time == self.anchor.media:
-            # Still standing where the hold began: the player has not started moving again.
-            pass
         else:
-            if self.anchor is not None and abs(self.anchor.at(host) - media_time) > JUMP_TOLERANCE:
+            if anchor is not None and abs(anchor.at(host) - media_time) > JUMP_TOLERANCE:
                 self._flag(self._jumped())
-            self.anchor = Anchor(host, media_time, self.rate, self.playing)
+            # A held anchor stands at each report until the player shows it is moving again.
+            held = anchor is not None and anchor.held and not anchor.moving(host, media_time)
+            self.anchor = Anchor(host, media_time, self.rate, self.playing, held)
         self._changed()
 
     def _jumped(self) -> Cause:
@@ -156,8 +163,8 @@ class AnchoredClock(PlayerClock):
         self._reanchor(host)
 
     def _on_rate(self, rate: float, host: float | None = None, hold: bool = False) -> None:
-        """hold: the player stops for a moment on a speed change; stand still until it reports
-        a position other than the one it had then."""
+        """hold: the player stops for a moment on a speed change; stand still (at each report)
+        until its reports move on at about the new rate."""
         if rate == self.rate:
             return
         self._reanchor(host)
