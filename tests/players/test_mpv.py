@@ -137,8 +137,13 @@ async def test_a_speed_change_is_followed_not_extrapolated(mpv: MpvProcess) -> N
                     ahead.append(stamped.media_time - frame)
                 await asyncio.sleep(0.01)
             stamps.now()
-            # A slow-down can flag twice: mpv then skips ahead ~0.35 s to where its audio is.
-            assert set(stamps.causes_since_mark()) == {"speed"}, stamps.causes_since_mark()
+            causes = stamps.causes_since_mark()
+            if speed > 1:
+                assert causes == ["speed"], causes
+            else:
+                # On a slow-down mpv skips ahead ~0.35 s to where its audio is, flagged too: a jump
+                # that comes before the speed change itself, and a stamp between them, is a resync.
+                assert "speed" in causes and set(causes) <= {"speed", "resync"}, causes
             assert stamps.step_back_since_mark() < STEP_BACK, (speed, stamps.step_back_since_mark())
             if speed > 1:
                 assert max(ahead) < TOLERANCE, (speed, max(ahead))

@@ -122,6 +122,7 @@ class AnchoredClock(PlayerClock):
         self.reports = 0
         # The cause of the discontinuity the next stamp flags, None when there is none.
         self._cause: Cause | None = "resync"
+        self._cause_guessed = False
         # (host instant, media time, epoch) of the latest stamp while playing: the floor of the next.
         self._floor: tuple[float, float, int] | None = None
         # Bumped with every discontinuity, so a clock mirrored in another process can flag it too.
@@ -139,7 +140,7 @@ class AnchoredClock(PlayerClock):
             self.anchor = None
         else:
             if anchor is not None and abs(anchor.at(host) - media_time) > JUMP_TOLERANCE:
-                self._flag(self._jumped())
+                self._flag(self._jumped(), guessed=True)
             # A held anchor stands at each report until the player shows it is moving again.
             held = anchor is not None and anchor.held and not anchor.moving(host, media_time)
             self.anchor = Anchor(host, media_time, self.rate, self.playing, held)
@@ -197,10 +198,13 @@ class AnchoredClock(PlayerClock):
         self._flag("resync")
         self._changed()
 
-    def _flag(self, cause: Cause = "resync") -> None:
+    def _flag(self, cause: Cause = "resync", guessed: bool = False) -> None:
+        """guessed: a cause inferred from a jump, which a cause the player declares replaces (mpv
+        can deliver the jump of a slow-down a few ms before the speed change itself)."""
         # Several causes before the next stamp: the first one is why the media time moved.
-        if self._cause is None:
+        if self._cause is None or (self._cause_guessed and not guessed):
             self._cause = cause
+            self._cause_guessed = guessed
         self.epoch += 1
 
     def _reanchor(self, host: float | None, hold: bool | None = None) -> None:
