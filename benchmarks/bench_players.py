@@ -53,11 +53,10 @@ from microdial.players.browser import BrowserClock  # noqa: E402
 from microdial.players.mpris import MprisClock  # noqa: E402
 from microdial.players.mpv import MpvClock  # noqa: E402
 from microdial.players.vlc import VlcClock  # noqa: E402
+from tests.players.mpris_support import MprisRemote, PrivateBus  # noqa: E402
 from tests.players.support import (  # noqa: E402
     CHROMIUM_ARGS,
-    MprisRemote,
     MpvProcess,
-    PrivateBus,
     Stamps,
     VlcProcess,
     free_port,

@@ -12,10 +12,9 @@ import pytest
 from microdial.players import open_player
 from microdial.players.base import PlayerGone
 from microdial.players.mpris import MprisClock
+from tests.players.mpris_support import MprisRemote, PrivateBus
 from tests.players.support import (
     VLC_SETTLE,
-    MprisRemote,
-    PrivateBus,
     Stamps,
     VlcProcess,
     assert_pauses_stand,
