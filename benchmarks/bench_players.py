@@ -17,7 +17,18 @@ For every adapter, with the real player on a 20 s test video made with ffmpeg:
     clock's state just before that frame arrived (how well a straight line predicts the frames).
 
 Prints p50 and p99 of |error| in ms, and how often the adapter asks the player (queries/s) and
-hears from it (reports/s). Run: python benchmarks/bench_players.py [--seconds 10] [--only mpv,vlc]
+hears from it (reports/s).
+
+Transients, where players misreport for a moment (issue 18, "honest stamps"):
+* mpv-speed: speed changes 1 → 2 → 1 ..., every 10 ms for 0.8 s after each: after speed-ups the
+  stamp against time-pos (the frame handed to the video output, at most one frame ahead of the one
+  on screen; mpv stands still ~0.2 s after a change), "ahead" = how far the stamp ran ahead of it,
+  and after every change the largest step back of media time between two playing stamps;
+* vlc-pause, mpris-pause: pauses taken ~0.2 s after VLC refreshed its position (when its own
+  value is stalest); the paused stamp against where playback really stood (the line through fresh
+  positions after the resume, taken back to the resume), and discontinuities flagged per pause.
+
+Run: python benchmarks/bench_players.py [--seconds 10] [--only mpv,vlc,mpv-speed,vlc-pause]
 """
 
 from __future__ import annotations
@@ -42,14 +53,15 @@ from microdial.players.browser import BrowserClock  # noqa: E402
 from microdial.players.mpris import MprisClock  # noqa: E402
 from microdial.players.mpv import MpvClock  # noqa: E402
 from microdial.players.vlc import VlcClock  # noqa: E402
+from tests.players.mpris_support import MprisRemote, PrivateBus  # noqa: E402
 from tests.players.support import (  # noqa: E402
     CHROMIUM_ARGS,
-    MprisRemote,
     MpvProcess,
-    PrivateBus,
+    Stamps,
     VlcProcess,
     free_port,
     make_video,
+    pause_and_resume,
     shared_folder,
     wait_until,
 )
@@ -172,6 +184,81 @@ async def bench_mpris(video: Path, seconds: float) -> Result:
         bus.stop()
 
 
+def transient_line(label: str, errors: list[float], extra: str) -> str:
+    ms = sorted(abs(error) * 1000 for error in errors)
+    if not ms:
+        return f"{label:20s} no measurements"
+    p50, p90 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(0.9 * len(ms)))]
+    return f"{label:20s} n={len(ms):5d}  |error| p50={p50:6.1f} ms  p90={p90:6.1f} ms  max={ms[-1]:6.1f} ms  {extra}"
+
+
+async def bench_mpv_speed(video: Path, folder: Path, changes: int) -> str:
+    player = MpvProcess(video, folder / "mpv-speed.sock")
+    await player.start()
+    try:
+        clock = MpvClock(player.socket_path)
+        stamps = Stamps(clock)
+        errors: list[float] = []
+        ahead = back = 0.0
+        async with following(clock):
+            for change in range(changes):
+                speed = 2.0 if change % 2 == 0 else 1.0
+                stamps.mark()
+                await player.command("set_property", "speed", speed)
+                end = time.monotonic() + 0.8
+                while time.monotonic() < end:
+                    instant, frame = await player.position("time-pos")
+                    stamped = stamps.at(instant).media_time
+                    if clock.rate == speed > 1 and stamped is not None:
+                        errors.append(stamped - frame)
+                        ahead = max(ahead, stamped - frame)
+                    await asyncio.sleep(0.01)
+                back = max(back, stamps.step_back_since_mark(across_flags=True))
+                await asyncio.sleep(0.7)
+        extra = f"ahead of the frame after speed-ups max={ahead * 1000:.0f} ms  step back max={back * 1000:.0f} ms"
+        return transient_line("mpv speed changes", errors, extra)
+    finally:
+        await player.stop()
+
+
+async def bench_pauses(video: Path, video_seconds: float, pauses: int, over_mpris: bool) -> str:
+    bus = PrivateBus() if over_mpris else None
+    if bus is not None:
+        bus.start()
+        player = VlcProcess(video, "unused", "--control", "dbus")
+        await player.start({"DBUS_SESSION_BUS_ADDRESS": bus.address}, http=False)
+        remote = MprisRemote(bus.address, "org.mpris.MediaPlayer2.vlc")
+        clock: AnchoredClock = MprisClock(bus_address=bus.address)
+        reference: Any = remote
+        pause, resume = (lambda: remote.player("Pause")), (lambda: remote.player("Play"))
+    else:
+        player = VlcProcess(video)
+        player.length = video_seconds
+        await player.start()
+        clock = VlcClock(player.url, player.password)
+        reference = player
+        pause, resume = (lambda: player.command("pl_forcepause")), (lambda: player.command("pl_forceresume"))
+    try:
+        stamps = Stamps(clock)
+        errors: list[float] = []
+        flagged = 0
+        async with following(clock):
+            if bus is not None:
+                await remote.connect()
+            for _ in range(pauses):
+                await asyncio.sleep(0.5)
+                held, where = await pause_and_resume(stamps, reference, pause, resume)
+                errors.append(held - where)
+                flagged += sum(stamp.discontinuity for stamp in stamps.taken[stamps.mark_index :])
+        label = "mpris pauses" if bus is not None else "vlc pauses"
+        return transient_line(label, errors, f"discontinuities flagged per pause={flagged / pauses:.1f}")
+    finally:
+        await player.stop()
+        if bus is not None:
+            remote.close()
+            bus.stop()
+
+
 STAMP_DELAY = 0.0015
 
 
@@ -249,10 +336,10 @@ async def alone(result: Awaitable[Result]) -> list[Result]:
     return [await result]
 
 
-async def main(seconds: float, only: set[str]) -> None:
+async def main(seconds: float, only: set[str], transients: int) -> None:
     folder = shared_folder()
     # A video a little longer than the measurement, so no player reaches its end.
-    video_seconds = max(20.0, seconds + 8)
+    video_seconds = max(20.0, seconds + 8, transients * 4.0 + 10)
     video = make_video(folder, seconds=video_seconds)
     # 25 fps on a 60 Hz display shows frames 2 or 3 refreshes apart (±8 ms around a straight line);
     # 30 fps shows every frame exactly 2 refreshes apart.
@@ -270,6 +357,14 @@ async def main(seconds: float, only: set[str]) -> None:
                 if name in only:
                     for result in await bench():
                         print(result.line(), flush=True)
+            transient: dict[str, Callable[[], Awaitable[str]]] = {
+                "mpv-speed": lambda: bench_mpv_speed(video, Path(scratch), transients),
+                "vlc-pause": lambda: bench_pauses(video, video_seconds, transients, over_mpris=False),
+                "mpris-pause": lambda: bench_pauses(video, video_seconds, transients, over_mpris=True),
+            }
+            for name, bench_transient in transient.items():
+                if name in only:
+                    print(await bench_transient(), flush=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -279,10 +374,15 @@ def _arguments(argv: list[str]) -> Any:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per player")
-    parser.add_argument("--only", default="mpv,vlc,browser,browser30,mpris", help="comma-separated players")
+    parser.add_argument(
+        "--only",
+        default="mpv,vlc,browser,browser30,mpris,mpv-speed,vlc-pause,mpris-pause",
+        help="comma-separated players and transients",
+    )
+    parser.add_argument("--transients", type=int, default=8, help="speed changes or pauses per transient")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     arguments = _arguments(sys.argv[1:])
-    asyncio.run(main(arguments.seconds, set(arguments.only.split(","))))
+    asyncio.run(main(arguments.seconds, set(arguments.only.split(",")), arguments.transients))

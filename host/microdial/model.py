@@ -17,6 +17,9 @@ class _Payload(BaseModel):
 
 
 Playback = Literal["playing", "paused", "seeking", "no-player"]
+# Why a player clock's media time jumped (protocol/SPEC.md 3.1): a seek, a speed change, another
+# file, or the clock re-syncing with its player (a (re)connect, or a jump the player did not declare).
+Cause = Literal["seek", "speed", "media", "resync"]
 
 
 class Sample(_Payload):
@@ -36,7 +39,8 @@ class Sample(_Payload):
     player: str | None = None
     media: str | None = None
     media_duration: float | None = None
-    discontinuity: bool = False
+    # False, or the cause of the discontinuity; true (from daemons before causes) is one of unknown cause.
+    discontinuity: bool | Cause = False
 
 
 class SampleBatch(_Payload):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,11 +137,16 @@ class Stamps:
     def __init__(self, clock: Any) -> None:
         self.clock = clock
         self.taken: list[Any] = []
+        self.instants: list[float] = []
         self.mark_index = 0
 
     def now(self) -> Any:
-        stamp = self.clock.stamp(time.monotonic())
+        return self.at(time.monotonic())
+
+    def at(self, instant: float) -> Any:
+        stamp = self.clock.stamp(instant)
         self.taken.append(stamp)
+        self.instants.append(instant)
         return stamp
 
     def mark(self) -> None:
@@ -148,6 +154,19 @@ class Stamps:
 
     def flagged_since_mark(self) -> bool:
         return any(stamp.discontinuity for stamp in self.taken[self.mark_index :])
+
+    def causes_since_mark(self) -> list[str]:
+        return [stamp.cause for stamp in self.taken[self.mark_index :] if stamp.discontinuity]
+
+    def step_back_since_mark(self, across_flags: bool = False) -> float:
+        """The largest step back of media time between two stamps in host order, both playing,
+        with no discontinuity flagged between them (unless across_flags)."""
+        since = sorted(zip(self.instants[self.mark_index :], self.taken[self.mark_index :], strict=True))
+        worst = 0.0
+        for (_, before), (_, after) in itertools.pairwise(since):
+            if before.playback == after.playback == "playing" and (across_flags or not after.discontinuity):
+                worst = max(worst, before.media_time - after.media_time)
+        return worst
 
     async def until(self, check: Callable[[Any], bool], what: str, timeout: float = 15.0) -> Any:
         try:
@@ -165,6 +184,8 @@ class VlcProcess:
         self.password = password
         self.extra = list(extra)
         self.port = free_port()
+        # The video's duration: VLC's position is a 0..1 fraction of it.
+        self.length = VIDEO_SECONDS
         self.process: subprocess.Popen[bytes] | None = None
         # Next to the video, so whoever removes the video's folder removes this too.
         self.home = video.parent / f"vlc-home-{self.port}"
@@ -232,14 +253,14 @@ class VlcProcess:
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Basic {token}"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=2).read())
 
-    async def position(self, length: float = VIDEO_SECONDS) -> tuple[float, float]:
+    async def position(self, length: float | None = None) -> tuple[float, float]:
         """(host instant, VLC's own position × the known duration); VLC refreshes it every ~250 ms."""
         before = time.monotonic()
         status = await asyncio.to_thread(self.status_sync)
         after = time.monotonic()
-        return (before + after) / 2, float(status["position"]) * length
+        return (before + after) / 2, float(status["position"]) * (length or self.length)
 
-    async def fresh_position(self, length: float = VIDEO_SECONDS) -> tuple[float, float]:
+    async def fresh_position(self, length: float | None = None) -> tuple[float, float]:
         """(host instant, VLC's own position) at the moment VLC refreshes it, while playing.
 
         VLC updates `position` only every 250-500 ms, so a plain read can be half a second stale;
@@ -286,122 +307,65 @@ async def page_position(page: Any) -> tuple[float, float]:
     return instant, own
 
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <!-- VLC runs as nobody (it refuses root), the tests as themselves: let both in. -->
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
-class PrivateBus:
-    """A dbus-daemon of the test's own, so nothing touches the user's session bus."""
-
-    def __init__(self) -> None:
-        self.folder = shared_folder()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.address = ""
-
-    def start(self) -> None:
-        config = self.folder / "bus.conf"
-        config.write_text(BUS_CONFIG.format(socket=self.folder / "socket"))
-        self.process = subprocess.Popen(
-            ["dbus-daemon", "--nofork", f"--config-file={config}", "--print-address=1"],
-            stdout=subprocess.PIPE,
-        )
-        assert self.process.stdout is not None
-        self.address = self.process.stdout.readline().decode().strip()
-        assert self.address.startswith("unix:"), self.address
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class MprisRemote:
-    """The test's own D-Bus connection, to drive the player and ask it its Position."""
-
-    PLAYER = "org.mpris.MediaPlayer2.Player"
-
-    def __init__(self, address: str, name: str) -> None:
-        self.address = address
-        self.name = name
-        self.bus: Any = None
-
-    async def connect(self) -> None:
-        from dbus_fast.aio import MessageBus
-
-        self.bus = await MessageBus(bus_address=self.address).connect()
-
-    async def call(
-        self, interface: str, member: str, signature: str = "", body: list[Any] | None = None
-    ) -> Any:
-        from dbus_fast import Message, MessageType
-
-        reply = await self.bus.call(
-            Message(
-                destination=self.name,
-                path="/org/mpris/MediaPlayer2",
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body or [],
-            )
-        )
-        assert reply.message_type != MessageType.ERROR, reply.body
-        return reply.body
-
-    async def get(self, prop: str) -> Any:
-        body = await self.call("org.freedesktop.DBus.Properties", "Get", "ss", [self.PLAYER, prop])
-        return body[0].value
-
-    async def set(self, prop: str, signature: str, value: Any) -> None:
-        from dbus_fast import Variant
-
-        body = [self.PLAYER, prop, Variant(signature, value)]
-        await self.call("org.freedesktop.DBus.Properties", "Set", "ssv", body)
-
-    async def player(self, member: str, signature: str = "", body: list[Any] | None = None) -> None:
-        await self.call(self.PLAYER, member, signature, body)
-
-    async def position(self) -> tuple[float, float]:
-        before = time.monotonic()
-        value = await self.get("Position")
-        after = time.monotonic()
-        return (before + after) / 2, value / 1e6
-
-    async def fresh_position(self) -> tuple[float, float]:
-        """Position right after the player refreshes it (VLC does so only every 250-500 ms)."""
-        previous_at, previous = await self.position()
-        while True:
-            await asyncio.sleep(0.005)
-            at, value = await self.position()
-            if value != previous:
-                return (previous_at + at) / 2, value
-            previous_at = at
-
-    def close(self) -> None:
-        if self.bus is not None:
-            self.bus.disconnect()
-
-
 class PlayerPosition(Protocol):
     """A player's own account of its position: (host instant, media seconds)."""
 
     async def position(self) -> tuple[float, float]: ...
 
     async def fresh_position(self) -> tuple[float, float]: ...
+
+
+async def paused_where(
+    player: PlayerPosition, resume: Callable[[], Awaitable[None]], rate: float = 1.0
+) -> float:
+    """Where a paused VLC really stands: its own position read while paused is left where its last
+    refresh put it, so resume, read fresh positions once it is running, and take the line through
+    them back to the instant of the resume (resume latency makes this a little early)."""
+    before = time.monotonic()
+    await resume()
+    resumed = (before + time.monotonic()) / 2
+    await asyncio.sleep(VLC_SETTLE)
+    readings = [await player.fresh_position() for _ in range(3)]
+    return sum(own - (instant - resumed) * rate for instant, own in readings) / len(readings)
+
+
+async def pause_and_resume(
+    stamps: Stamps,
+    player: PlayerPosition,
+    pause: Callable[[], Awaitable[None]],
+    resume: Callable[[], Awaitable[None]],
+) -> tuple[float, float]:
+    """Pauses VLC when its own position is at its stalest (just before its next refresh, every
+    ~250 ms), then resumes; (the clock's paused stamp, where playback really stood). Stamps are taken
+    throughout from stamps.mark() on, so the discontinuities flagged can be looked at afterwards."""
+    stamps.mark()
+    await player.fresh_position()
+    await asyncio.sleep(0.2)
+    await pause()
+    await stamps.until(lambda s: s.playback == "paused", "paused")
+    await asyncio.sleep(0.3)
+    held = stamps.now().media_time
+    assert held is not None
+    where = await paused_where(player, resume)
+    await stamps.until(lambda s: s.playback == "playing", "playing again")
+    await asyncio.sleep(0.3)
+    stamps.now()
+    return held, where
+
+
+async def assert_pauses_stand(
+    stamps: Stamps,
+    player: PlayerPosition,
+    pause: Callable[[], Awaitable[None]],
+    resume: Callable[[], Awaitable[None]],
+) -> None:
+    """Twice: the paused stamp is where playback stood, and neither pausing nor resuming flags a
+    discontinuity or steps media time back."""
+    for _ in range(2):
+        held, where = await pause_and_resume(stamps, player, pause, resume)
+        assert abs(held - where) < VLC_TOLERANCE, (held, where)
+        assert not stamps.flagged_since_mark(), stamps.causes_since_mark()
+        assert stamps.step_back_since_mark() < 0.01
 
 
 async def assert_vlc_in_step(clock: AnchoredClock, player: PlayerPosition, playing: bool = True) -> float:

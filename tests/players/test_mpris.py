@@ -12,7 +12,14 @@ import pytest
 from microdial.players import open_player
 from microdial.players.base import PlayerGone
 from microdial.players.mpris import MprisClock
-from tests.players.support import VLC_SETTLE, MprisRemote, PrivateBus, Stamps, VlcProcess, assert_vlc_in_step
+from tests.players.mpris_support import MprisRemote, PrivateBus
+from tests.players.support import (
+    VLC_SETTLE,
+    Stamps,
+    VlcProcess,
+    assert_pauses_stand,
+    assert_vlc_in_step,
+)
 
 VLC_NAME = "org.mpris.MediaPlayer2.vlc"
 
@@ -72,14 +79,15 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         await remote.player("Pause")
         await stamps.until(lambda s: s.playback == "paused", "paused")
         await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
-        held = await assert_vlc_in_step(clock, remote, playing=False)
+        # Not against VLC's own paused Position, which is stale (test_a_pause_stands_where_vlc_stopped).
+        held = stamps.now().media_time
         await asyncio.sleep(0.3)
         assert abs(stamps.now().media_time - held) < 0.05
 
         track = (await remote.get("Metadata"))["mpris:trackid"].value
         await remote.player("SetPosition", "ox", [track, 12_000_000])
         await stamps.until(lambda s: abs(s.media_time - 12) < 0.1, "seek")
-        assert stamps.flagged_since_mark()
+        assert stamps.flagged_since_mark() and stamps.causes_since_mark() == ["seek"]
         await remote.player("Play")
         await stamps.until(lambda s: s.playback == "playing", "playing again")
         await asyncio.sleep(VLC_SETTLE)
@@ -88,7 +96,7 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         stamps.mark()
         await remote.set("Rate", "d", 2.0)
         await stamps.until(lambda s: clock.rate == 2.0, "2x")
-        assert stamps.flagged_since_mark()
+        assert stamps.flagged_since_mark() and stamps.causes_since_mark()[0] == "speed"
         await asyncio.sleep(VLC_SETTLE)
         start = await assert_vlc_in_step(clock, remote)
         await asyncio.sleep(0.5)
@@ -104,6 +112,27 @@ async def test_follows_vlc_over_mpris(vlc: VlcProcess, bus: PrivateBus, video: P
         assert stamps.flagged_since_mark()
         await asyncio.sleep(VLC_SETTLE)
         await assert_vlc_in_step(clock, remote)
+    finally:
+        remote.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_pause_stands_where_vlc_stopped(vlc: VlcProcess, bus: PrivateBus) -> None:
+    """VLC leaves its MPRIS Position where its last refresh put it when it pauses, and signals Seeked
+    when it resumes: the clock pauses where playback was, and resuming is no discontinuity."""
+    clock = MprisClock(bus_address=bus.address)
+    stamps = Stamps(clock)
+    task = asyncio.create_task(clock.run())
+    remote = MprisRemote(bus.address, VLC_NAME)
+    await remote.connect()
+    try:
+        await stamps.until(lambda s: s.playback == "playing" and s.media_time > 1, "playing")
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_pauses_stand(
+            stamps, remote, lambda: remote.player("Pause"), lambda: remote.player("Play")
+        )
     finally:
         remote.close()
         task.cancel()

@@ -11,7 +11,13 @@ import pytest
 
 from microdial.players import open_player
 from microdial.players.vlc import Duration, VlcClock
-from tests.players.support import VLC_SETTLE, Stamps, VlcProcess, assert_vlc_in_step
+from tests.players.support import (
+    VLC_SETTLE,
+    Stamps,
+    VlcProcess,
+    assert_pauses_stand,
+    assert_vlc_in_step,
+)
 
 
 @pytest.fixture
@@ -86,13 +92,14 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         stamps.mark()
         await vlc.command("pl_forcepause")
         await stamps.until(lambda s: s.playback == "paused", "paused")
-        held = await assert_vlc_in_step(clock, vlc, playing=False)
+        # Not against VLC's own paused position, which is stale (test_a_pause_stands_where_vlc_stopped).
+        held = stamps.now().media_time
         await asyncio.sleep(0.3)  # real time passes in the real player; the paused position must not
         assert abs(stamps.now().media_time - held) < 0.05
 
         await vlc.command("seek", "12")
         await stamps.until(lambda s: abs(s.media_time - 12) < 0.1, "seek")
-        assert stamps.flagged_since_mark()
+        assert stamps.flagged_since_mark() and stamps.causes_since_mark() == ["seek"]
         await vlc.command("pl_forceresume")
         await stamps.until(lambda s: s.playback == "playing", "playing again")
         await asyncio.sleep(VLC_SETTLE)
@@ -101,7 +108,7 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         stamps.mark()
         await vlc.command("rate", "2")
         await stamps.until(lambda s: clock.rate == 2.0, "2x")
-        assert stamps.flagged_since_mark()
+        assert stamps.flagged_since_mark() and stamps.causes_since_mark()[0] == "speed"
         await asyncio.sleep(VLC_SETTLE)
         start = await assert_vlc_in_step(clock, vlc)
         await asyncio.sleep(0.5)
@@ -117,6 +124,25 @@ async def test_follows_vlc(vlc: VlcProcess, video: Path) -> None:
         assert stamps.flagged_since_mark()
         await asyncio.sleep(VLC_SETTLE)
         await assert_vlc_in_step(clock, vlc)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_pause_stands_where_vlc_stopped(vlc: VlcProcess) -> None:
+    """VLC leaves status.json's position where its last refresh put it when it pauses (up to ~0.4 s
+    behind the frame on screen, for the whole pause); the clock pauses where playback was, and
+    resuming is no discontinuity."""
+    clock = VlcClock(vlc.url, vlc.password)
+    stamps = Stamps(clock)
+    task = asyncio.create_task(clock.run())
+    try:
+        await stamps.until(lambda s: s.playback == "playing" and s.media_time > 1, "playing", timeout=40)
+        await asyncio.sleep(VLC_SETTLE)
+        await assert_pauses_stand(
+            stamps, vlc, lambda: vlc.command("pl_forcepause"), lambda: vlc.command("pl_forceresume")
+        )
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

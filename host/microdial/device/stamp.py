@@ -61,7 +61,7 @@ class Stamper:
             player=None if media is None else media.player,
             media=None if media is None else media.media,
             media_duration=None if media is None else media.media_duration,
-            discontinuity=False if media is None else media.discontinuity,
+            discontinuity=(media.cause or True) if media is not None and media.discontinuity else False,
         )
 
     def event(self, key: DialKey, kind: EventKind, detail: str, device_time: float | None) -> DialEvent:

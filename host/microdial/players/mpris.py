@@ -5,7 +5,9 @@ by PropertiesChanged, seeks by the `Seeked` signal. Between reads the position i
 Rate while Playing. Some players (VLC) refresh Position only every 250-500 ms: when a read differs
 from the previous one by a step that continuous playback cannot explain, the new value is placed
 at the midpoint between the two reads (the step happened somewhere between them), and the anchor
-is a line fit through those points, as for VLC's HTTP interface.
+is a line fit through those points, as for VLC's HTTP interface. Such a player also leaves
+Position where its last refresh put it when it pauses, up to ~0.5 s behind the frame on screen:
+a pause is anchored where the line was, and a paused read is taken only when it changes.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def _plain(value: Any) -> Any:
 
 class MprisClock(AnchoredClock):
     name = "mpris"
+    # The Seeked signal and the polled Position race: a jump seen first in a poll is a seek too.
+    jump_cause = "seek"
 
     def __init__(
         self,
@@ -197,14 +201,21 @@ class MprisClock(AnchoredClock):
 
     def _seeked(self, position: float, host: float) -> None:
         self._fit.clear()
-        self._flag()
+        # VLC also signals Seeked just after it resumes, at about where playback already is: only a
+        # jump is a seek.
+        if self.anchor is None or abs(self.anchor.at(host) - position) > JUMP_TOLERANCE:
+            self._flag("seek")
         self._last = (host, position)
         self._on_position(position, host)
 
     def _read_position(self, position: float, sampled: float) -> None:
         last, self._last = self._last, (sampled, position)
-        if self.anchor is None or not self.playing or last is None:
+        if self.anchor is None or last is None:
             self._on_position(position, sampled)
+            return
+        if not self.playing:
+            if position != last[1]:
+                self._on_position(position, sampled)
             return
         if abs(self.anchor.at(sampled) - position) > JUMP_TOLERANCE:
             self._fit.clear()

@@ -99,7 +99,8 @@ class MpvClock(AnchoredClock):
             self._on_playing(not value, host)
             self._ask_position()
         elif name == "speed" and isinstance(value, int | float):
-            self._on_rate(float(value), host)
+            # mpv stands still for ~0.2 s while it rebuilds its audio chain at the new speed.
+            self._on_rate(float(value), host, hold=True)
         elif name == "seeking":
             self._on_seeking(bool(value))
         elif name in ("path", "media-title", "duration"):

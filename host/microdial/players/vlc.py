@@ -8,7 +8,10 @@ status.json has `time` in whole seconds (floored), `length` in whole seconds and
 * the media time there is position × the real duration; the duration is pinned down from `length`
   (whole seconds) and every (time, position) pair, since floor(position × duration) must equal `time`;
 * the anchor is the least-squares fit (slope = rate) through the change points since the last
-  seek, pause or rate change, which averages the polling jitter away.
+  seek, pause or rate change, which averages the polling jitter away;
+* VLC does not refresh `position` when it pauses: the value it then reports stays up to ~0.5 s
+  behind the frame on screen for the whole pause. So a pause is anchored where the fitted line
+  was when the state changed, and a paused report is taken only when it changes (a seek).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Duration:
 
 class VlcClock(AnchoredClock):
     name = "vlc"
+    # No seek events over HTTP: a jump is how a seek shows.
+    jump_cause = "seek"
 
     def __init__(
         self,
@@ -146,16 +151,19 @@ class VlcClock(AnchoredClock):
         if isinstance(rate, int | float) and rate > 0 and rate != self.rate:
             self._points.clear()
             self._on_rate(float(rate), sampled)
+        # A change seen at this poll happened somewhere since the previous one.
+        changed = sampled if self._last_sampled is None else (self._last_sampled + sampled) / 2
         playing = state == "playing"
         if playing != self.playing:
             self._points.clear()
-            self._on_playing(playing, sampled)
+            self._on_playing(playing, changed)
         media_time = float(position) * self._duration.value
-        if self.anchor is None or not playing:
+        if self.anchor is None or (not playing and position != self._last_position):
+            # The first position, or a paused one VLC refreshed (a seek); an unchanged paused one is
+            # stale and leaves the anchor set at the pause.
             self._on_position(media_time, sampled)
-        elif position != self._last_position and self._last_sampled is not None:
+        elif playing and position != self._last_position and self._last_sampled is not None:
             # VLC refreshed the value somewhere between the previous poll and this one.
-            changed = (self._last_sampled + sampled) / 2
             if abs(self.anchor.at(changed) - media_time) > JUMP_TOLERANCE:
                 self._points.clear()
             self._points.add(changed, media_time)

@@ -172,7 +172,7 @@ class RecordedEvent(BaseModel):
     dial: str | None = None
     role: str | None = None
     # The daemon's kinds (payloads.EventKind) plus the recorder's: gap, status, playback,
-    # seek, seq-restart, bad-payload.
+    # seek, speed, media, resync (a discontinuity by its cause), seq-restart, bad-payload.
     kind: str
     detail: str = ""
     seq: int | None = None
@@ -208,7 +208,7 @@ _DISCONTINUITY = SAMPLE_COLUMNS.index("discontinuity")
 def sample_row(sample: Sample) -> list[object]:
     # The hot path of the recorder: a pydantic model keeps its fields in __dict__, in order.
     row: list[object] = list(sample.__dict__.values())
-    row[_DISCONTINUITY] = _bool(sample.discontinuity)
+    row[_DISCONTINUITY] = _bool(sample.discontinuity is not False)
     return row
 
 

@@ -198,8 +198,10 @@ class DialRecord:
             events.append(self._event(sample, "playback", sample.playback))
         self._playback = sample.playback
         if sample.discontinuity:
+            # Named by its cause; true, from daemons before causes, was always recorded as a seek.
+            kind = "seek" if sample.discontinuity is True else sample.discontinuity
             events.append(
-                self._event(sample, "seek", "" if sample.media_time is None else f"{sample.media_time}")
+                self._event(sample, kind, "" if sample.media_time is None else f"{sample.media_time}")
             )
         self._remember(sample.seq, sample.host_time)
         if self._first is None:
