@@ -8,7 +8,7 @@ import asyncio
 import csv
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page
 
 from microdial.sim.runner import SimulatedDial
 from microdial.study.conduct import Study
-from microdial.study.protocol import DEFAULT
+from microdial.study.protocol import DEFAULT, Protocol
 from microdial.study.state import Sequence, Span
 from tests.study.conftest import PROTOCOL, SESSION, StudyProcess
 from tests.study.test_access import TOKENS, serving, status
@@ -62,6 +62,15 @@ async def test_the_console_swaps_dials_until_a_rater_begins_rating(assignable: t
     assert saved_dials(study) == {"D1": "therapist", "D2": "client"}
 
 
+async def test_the_report_is_the_console_s_only(assignable: tuple[str, Study]) -> None:
+    base, _ = assignable
+    for path in ("/report", "/report/analysis.json", "/report/analysis.png", "/api/console/analyse"):
+        method = "POST" if path.startswith("/api") else "GET"
+        assert (await status(base + path + "?token=" + TOKENS["client"], method, {}))[0] == 403
+    code, body = await status(base + "/report?token=" + TOKENS["console"])
+    assert code == 404 and "no analysis yet" in body
+
+
 async def test_the_console_reassigns_with_the_keyboard(
     assignable: tuple[str, Study], browser: Browser
 ) -> None:
@@ -92,14 +101,27 @@ async def test_the_console_reassigns_with_the_keyboard(
     assert await choice.input_value() == "therapist" and saved_dials(study)["D1"] == "therapist"
 
 
-async def test_the_console_adjusts_segment_starts_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+def one_rater(tmp_path: Path, protocol: Protocol, step: str, sequence: Sequence) -> Study:
+    """A study of one rater (the client) standing at `step` of their one sequence."""
     video = tmp_path / "session.webm"
     video.write_bytes(b"video bytes")
-    protocol = DEFAULT.model_copy(update={"confirm_segments": True})
     study = Study("S1", tmp_path / "S1", video, protocol, ["client"])
     state = study.state("client")
-    state.step = "confirm"
-    state.sequences = [Sequence(number=1, rupture=Span(start=10, end=130), repair=Span(start=200, end=320))]
+    state.step, state.sequences = step, [sequence]
+    return study
+
+
+async def until(done: Callable[[], bool]) -> None:
+    for _ in range(100):
+        if done():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_the_console_adjusts_segment_starts_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    protocol = DEFAULT.model_copy(update={"confirm_segments": True})
+    sequence = Sequence(number=1, rupture=Span(start=10, end=130), repair=Span(start=200, end=320))
+    study = one_rater(tmp_path, protocol, "confirm", sequence)
     async with serving(study) as base:
         page = await browser.new_page()
         await page.goto(f"{base}/?token={TOKENS['console']}")
@@ -107,31 +129,25 @@ async def test_the_console_adjusts_segment_starts_in_the_browser(tmp_path: Path,
         await start.wait_for()
         await start.fill("14")
         await page.keyboard.press("Tab")  # leaving the box sends it
-        for _ in range(100):
-            if study.state("client").sequences[0].rupture.start == 14:  # type: ignore[index]
-                break
-            await asyncio.sleep(0.05)
-        shown = study.state("client").sequences[0]  # type: ignore[index]
+        state = study.state("client")
+        await until(lambda: state.sequences is not None and state.sequences[0].rupture.start == 14)
+        assert state.sequences is not None
+        shown = state.sequences[0]
         assert (shown.rupture.start, shown.rupture.end) == (14, 134)  # the clip keeps its length
         confirm = page.get_by_role("button", name="Confirm segments of client")
         await confirm.focus()
         await page.keyboard.press("Enter")
-        for _ in range(100):
-            if study.state("client").step != "confirm":
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: study.state("client").step != "confirm")
     assert study.state("client").step == "clip-1-rupture"
     saved = json.loads((tmp_path / "S1" / "segments.json").read_text())
     assert saved["client"][0]["rupture"] == {"start": 14, "end": 134}
 
 
 async def test_an_unsent_answer_goes_by_beacon_when_the_tab_closes(tmp_path: Path, browser: Browser) -> None:
-    video = tmp_path / "session.webm"
-    video.write_bytes(b"video bytes")
-    study = Study("S1", tmp_path / "S1", video, DEFAULT, ["client"])
-    state = study.state("client")
-    state.step = "questions-1-rupture"
-    state.sequences = [Sequence(number=1, rupture=Span(start=10, end=130))]
+    study = one_rater(
+        tmp_path, DEFAULT, "questions-1-rupture", Sequence(number=1, rupture=Span(start=10, end=130))
+    )
+    path = tmp_path / "S1" / "interview.csv"
     async with serving(study) as base:
         page = await browser.new_page()
         await page.goto(f"{base}/rater?token={TOKENS['client']}")
@@ -140,13 +156,8 @@ async def test_an_unsent_answer_goes_by_beacon_when_the_tab_closes(tmp_path: Pat
         # Closed at once: within the 0.4 s before the page would send it itself.
         await box.fill("said just before closing")
         await page.close()
-        rows: list[dict[str, str]] = []
-        for _ in range(100):
-            path = tmp_path / "S1" / "interview.csv"
-            rows = list(csv.DictReader(path.open())) if path.exists() else []
-            if rows:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: path.exists() and len(path.read_text().splitlines()) > 1)
+    rows = list(csv.DictReader(path.open()))
     assert [(r["question_id"], r["answer"]) for r in rows] == [("rupture_what", "said just before closing")]
 
 

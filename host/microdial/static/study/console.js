@@ -4,8 +4,15 @@
 const query = location.search;
 const $ = function (id) { return document.getElementById(id); };
 let editing = null;
-let shownAssignments = null;
-let shownReport = null;
+const shown = {};
+
+// Parts rebuilt only when what they show changes, so a control being used keeps its focus.
+function changed(part, value) {
+  const key = JSON.stringify(value);
+  if (shown[part] === key) { return false; }
+  shown[part] = key;
+  return true;
+}
 
 async function call(path, body) {
   const response = await fetch(path + query, body === undefined ? {} : {
@@ -81,11 +88,8 @@ function identify(dial) {
   return control("Identify", function () { call("/api/console/identify", { dial: dial }).catch(alert); });
 }
 
-// Rebuilt only when the assignments change, so a choice being made keeps its focus.
 function assignments(state) {
-  const key = JSON.stringify(state.assignments);
-  if (key === shownAssignments) { return; }
-  shownAssignments = key;
+  if (!changed("assignments", state.assignments)) { return; }
   const box = $("assign");
   box.textContent = "";
   for (const [dial, rater] of Object.entries(state.assignments)) {
@@ -125,9 +129,7 @@ function link(text, path) {
 
 // The analysis is made once every rater is done; the researcher may also ask for it at any time.
 function report(state) {
-  const key = JSON.stringify(state.report);
-  if (key === shownReport) { return; }
-  shownReport = key;
+  if (!changed("report", state.report)) { return; }
   const box = $("results");
   box.textContent = "In the session folder: interview.csv, interview.json, segments.json, protocol.toml. ";
   const now = state.report.state;
