@@ -61,6 +61,10 @@ class Results:
             self.error = str(err)
             log.warning("the analysis of %s failed: %s", self.session_dir, err)
             return
+        except Exception as err:  # a background job: whatever broke is shown on the console
+            self.error = f"{type(err).__name__}: {err}"
+            log.exception("the analysis of %s failed", self.session_dir)
+            return
         log.info("analysis written: %s", ", ".join(path.name for path in written))
 
     def report_page(self, figure_url: str) -> str:
