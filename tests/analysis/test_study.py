@@ -12,6 +12,7 @@ import pytest
 from microdial.analysis.report import load_analysis
 from microdial.cli import main
 from microdial.store.format import SessionMeta
+from tests.analysis.interviews import write_interview
 from tests.analysis.sessions import per_second, played, write_session
 
 
@@ -37,7 +38,7 @@ def test_one_row_per_dyad_and_session(tmp_path: Path) -> None:
         dyad_session(tmp_path / "rec" / "b1", "B1", "T1", "2026-01-01T10:00:00+00:00", 2),
         dyad_session(tmp_path / "caseC" / "c1", "C1", None, "2026-01-05T10:00:00+00:00", 3),
     ]
-    (folders[0] / "interview.csv").write_text("question,answer\nq1,a\nq2,b\nq3,c\n")
+    write_interview(folders[0], "B2", [("client", "rupture", 200.0, f"q{n}", "a") for n in range(3)])
     out = tmp_path / "study"
     argv = ["analyze-study", *map(str, folders), "--out", str(out), "--jobs", "2"]
     assert main(argv) == 0

@@ -141,3 +141,38 @@ async def test_two_raters_rate_and_answer_each_stamped_by_their_own_page(
         own["client"].device_id,
     )
     assert identified["ok"], identified
+
+    # Both raters are done: the analysis is made, and the console links its report (under the
+    # console's token), each answer beside the rupture or repair its clip showed.
+    await console.wait_for_function(
+        "[...document.querySelectorAll('#results a')].some(a => a.textContent === 'the report')",
+        timeout=60_000,
+    )
+    href = await console.get_attribute("#results a", "href")
+    assert href is not None and href.startswith("/report?token=")
+    report = await console.context.new_page()
+    await report.goto(study.links["console"].split("/?")[0] + href)
+    text = await report.inner_text("body")
+    assert "Interview" in text and "client rupture words 0" in text and "therapist repair words 1" in text
+    assert (
+        await report.evaluate("document.querySelector('img').naturalWidth") > 0
+    )  # the figure, token and all
+    analysis = json.loads((folder / "analysis.json").read_text())
+    answers = list(csv.DictReader((folder / "interview.csv").open()))
+    assert len(analysis["interview"]) == len(answers) == 8 and all(
+        a["rupture"] == 1 for a in analysis["interview"]
+    )
+    # A dial that has rated keeps its rater: the console's reassignment is refused, nothing changes.
+    before = (folder / "study" / "dials.json").read_text()
+    refused = await console.evaluate(
+        """async dial => {
+            const response = await fetch("/api/console/assign" + location.search, {
+                method: "POST", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({dial, rater: "therapist"}),
+            });
+            return [response.status, await response.text()];
+        }""",
+        own["client"].device_id,
+    )
+    assert refused[0] == 409 and "has begun rating" in refused[1], refused
+    assert (folder / "study" / "dials.json").read_text() == before

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from microdial.analysis.grid import AnalysisError
+from microdial.analysis.grid import AnalysisError, write_grid
 from microdial.analysis.render import markdown, to_html, write_texts
 from microdial.analysis.sections import sections
-from microdial.analysis.session import SessionAnalysis
+from microdial.analysis.session import AnalyzeOptions, SessionAnalysis, analyse_folder
 
 JSON_FILE = "analysis.json"
 MARKDOWN_FILE = "analysis.md"
@@ -29,6 +29,26 @@ def write_reports(analysis: SessionAnalysis, out_dir: Path, figure: str | None) 
             HTML_FILE: to_html(parts, TITLE),
         },
     )
+
+
+def analyse_and_report(
+    session_dir: Path, out_dir: Path, options: AnalyzeOptions, figure: bool = True
+) -> list[Path]:
+    """`microdial analyze` of a session folder without cutting clips: grid, figure, reports."""
+    grid, analysis = analyse_folder(session_dir, options)
+    written = write_grid(grid, out_dir)
+    if figure:
+        # matplotlib is imported only when a figure is drawn.
+        from microdial.analysis.figure import draw
+
+        draw(grid, analysis, out_dir / FIGURE_PNG, out_dir / FIGURE_SVG)
+        written += [out_dir / FIGURE_PNG, out_dir / FIGURE_SVG]
+    return written + write_reports(analysis, out_dir, FIGURE_PNG if figure else None)
+
+
+def page(analysis: SessionAnalysis, figure: str | None) -> str:
+    """The HTML report of a saved analysis, its figure at `figure` (a page serving it under a token)."""
+    return to_html(sections(analysis, figure), TITLE)
 
 
 def load_analysis(path: Path) -> SessionAnalysis:

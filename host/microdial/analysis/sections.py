@@ -115,6 +115,45 @@ def rupture_section(analysis: SessionAnalysis) -> Section:
     return Section("Ruptures and repairs", [rule], header, rows)
 
 
+def interview_section(analysis: SessionAnalysis) -> Section | None:
+    """Each interview answer beside the rupture or repair whose clip it followed."""
+    if analysis.interview is None:
+        return None
+    tolerance = TypeAdapter(RuptureOptions).validate_python(analysis.settings.get("ruptures", {})).segment
+    text = [
+        "The rater's answers after each clip of the study interview, beside the rupture (or its repair) "
+        f"above whose onset is within {tolerance} s of the clip's start; # is the rupture's number above."
+    ]
+    unmatched = sum(a.rupture is None for a in analysis.interview)
+    if unmatched:
+        text.append(
+            f"{unmatched} answer{'' if unmatched == 1 else 's'} followed a clip that starts at no rupture or "
+            "repair found here (# –): the study found its segments with another rupture definition."
+        )
+    order = {r.rater: i for i, r in enumerate(analysis.raters)}
+    answers = sorted(
+        analysis.interview,
+        key=lambda a: (
+            order.get(a.rater or "", len(order)),
+            a.role,
+            a.rupture or 0,
+            a.clip_kind != "rupture",
+        ),
+    )
+    rows = [
+        [
+            a.rater or a.role,
+            "–" if a.rupture is None else str(a.rupture),
+            a.clip_kind,
+            "–" if a.clip_start is None else clock(a.clip_start),
+            a.question_text or a.question_id,
+            a.answer,
+        ]
+        for a in answers
+    ]
+    return Section("Interview", text, ["rater", "#", "clip", "clip start", "question", "answer"], rows)
+
+
 def quality_sections(quality: DataQuality) -> list[Section]:
     dials = Section(
         "Data quality",
@@ -200,6 +239,9 @@ def sections(analysis: SessionAnalysis, figure: str | None) -> list[Section]:
     )
     out += [pair_section(pair) for pair in analysis.pairs]
     out.append(rupture_section(analysis))
+    interview = interview_section(analysis)
+    if interview is not None:
+        out.append(interview)
     out.append(
         Section(
             "Clips",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from microdial.analysis import stats
 from microdial.analysis.grid import Grid, GridOptions, build_grid
+from microdial.analysis.interview import LinkedAnswer, link_answers, read_interview
 from microdial.analysis.quality import DataQuality, data_quality
 from microdial.analysis.ruptures import Rupture, RuptureOptions, find_ruptures
 from microdial.store.reader import read_session
@@ -81,6 +82,8 @@ class SessionAnalysis(_Model):
     participant: str | None = None
     created: str | None = None
     quality: DataQuality | None = None
+    # A study's interview answers, each beside its rupture or repair; None: the session had no interview.
+    interview: list[LinkedAnswer] | None = None
 
 
 def ordered(names: list[str]) -> list[str]:
@@ -184,13 +187,26 @@ def analyse_folder(folder: Path, options: AnalyzeOptions | None = None) -> tuple
     session = read_session(folder)
     grid = build_grid(session.meta, session.dials, options.grid)
     meta = session.meta
-    analysis = analyse(grid, options).model_copy(
+    analysis = analyse(grid, options)
+    answers = read_interview(folder)
+    # A clip the researcher moved still starts within its rupture's window: one segment's length.
+    interview = (
+        None
+        if answers is None
+        else link_answers(
+            answers,
+            [(r.rater, r.role, r.ruptures) for r in analysis.raters],
+            tolerance=options.ruptures.segment,
+        )
+    )
+    analysis = analysis.model_copy(
         update={
             "construct_name": meta.construct_name or DEFAULT_CONSTRUCT,
             "treatment": meta.treatment,
             "participant": meta.participant,
             "created": meta.created,
             "quality": data_quality(session, grid),
+            "interview": interview,
         }
     )
     return grid, analysis

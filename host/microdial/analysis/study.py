@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict
 from microdial.analysis.grid import AnalysisError
 from microdial.analysis.session import AnalyzeOptions, RaterResult, SessionAnalysis, analyse_folder
 
-INTERVIEW_FILE = "interview.csv"
 RATER_SLOTS = ("first", "second")
 
 
@@ -74,17 +73,6 @@ def rater_columns(rater: RaterResult, seconds: int) -> RaterColumns:
     )
 
 
-def answers(folder: Path) -> int | None:
-    """Rows of the session's interview.csv (one per answer), when there is one."""
-    path = folder / INTERVIEW_FILE
-    if not path.is_file():
-        return None
-    try:
-        return int(pacsv.read_csv(path).num_rows)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise AnalysisError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-
-
 def treatment_of(folder: Path, treatment: str | None, participant: str | None = None) -> str:
     """A session's treatment (dyad): session.json's treatment code, else its participant code, else
     the folder the session sits in."""
@@ -113,7 +101,8 @@ def study_row(folder: Path, analysis: SessionAnalysis) -> StudyRow:
         p_naive=c.p if c else None,
         discrepancy_mean=d.mean if d else None,
         discrepancy_sd=d.sd if d else None,
-        answers=answers(folder),
+        # The answers the report shows beside the ruptures: the same read of the same file.
+        answers=None if analysis.interview is None else len(analysis.interview),
     )
 
 

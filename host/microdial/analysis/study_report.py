@@ -43,7 +43,7 @@ COLUMNS: list[tuple[str, str]] = [
         "<slot>_repaired_share, <slot>_time_to_repair",
         "share of ruptures repaired, and the mean time to repair (s)",
     ),
-    ("answers", "rows of the session's interview.csv, when there is one"),
+    ("answers", "answers in the session's study interview (interview.json/.csv), when there was one"),
 ]
 
 

@@ -8,6 +8,7 @@ rater's ruptures, once the recording holds their whole rating) and `confirm` (th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 from microdial.device.runner import DialRunner
 from microdial.live_state import LiveState
 from microdial.players.browser import BrowserClock
+from microdial.study.dials import StudyRoles
 from microdial.study.flow import PAGE_STEPS, following, valid_answer_key, view
 from microdial.study.outputs import output_files
 from microdial.study.protocol import Protocol
+from microdial.study.results import Results
 from microdial.study.segments import find_sequences
 from microdial.study.state import Answer, Interruption, RaterState, Sequence, StateStore
 
@@ -46,6 +49,8 @@ class Study:
         self.store = StateStore(session_dir / "study", raters, "instructions")
         self.clocks = {rater: BrowserClock(video=video) for rater in raters}
         self.runners: list[DialRunner] = []
+        self.roles = StudyRoles(raters, self.store.folder / "dials.json")
+        self.results = Results(session_dir, protocol)
         self.live = LiveState(session)
         self._finding: dict[str, asyncio.Task[None]] = {}
 
@@ -62,6 +67,7 @@ class Study:
         for task in self._finding.values():
             task.cancel()
         await asyncio.gather(*self._finding.values(), return_exceptions=True)
+        await self.results.close()
 
     # -- what the rater's page asks --------------------------------------------------------------
     def page_view(self, rater: str) -> dict[str, Any]:
@@ -82,6 +88,7 @@ class Study:
         await self.write_outputs()
         if state.step == "finding":
             self._find(rater)
+        self._analyse_when_complete()
 
     async def position(self, rater: str, step: str, position: float) -> None:
         state = self.state(rater)
@@ -131,6 +138,40 @@ class Study:
         state.step = following(self.protocol, state)
         await self.store.save(state)
         await self.write_outputs()
+        self._analyse_when_complete()
+
+    async def assign(self, dial: str, rater: str) -> dict[str, str]:
+        """Dial `dial` rates as `rater` from now on (the dial that had `rater` takes its former one).
+        Refused once a rater concerned has begun rating (their video started): a dial's recording must keep the one
+        role it rated as. Before that its samples carry no video time (the grid ignores them), and
+        the change is written into the recording as a session event of each dial concerned."""
+        try:
+            changes = self.roles.swap(dial, rater)
+        except KeyError:
+            raise StudyError(f"no dial {dial} here") from None
+        for device, (old, new) in changes.items():
+            for role in (old, new):
+                if role in self.store.states and self.began_rating(role):
+                    raise StudyError(
+                        f"{role} has begun rating: dial {device} keeps {old}, so that its recording has one role"
+                    )
+        self.roles.apply(changes)
+        for runner in self.runners:
+            if runner.key is not None and runner.key.dial in changes:
+                old, new = changes[runner.key.dial]
+                runner.key = dataclasses.replace(runner.key, role=new)
+                runner.mark_session(
+                    "mark", f"dial {runner.key.dial} reassigned from {old} to {new} by the researcher"
+                )
+                log.info("dial %s rates as %s (was %s)", runner.key.dial, new, old)
+        return dict(self.roles.given)
+
+    def began_rating(self, rater: str) -> bool:
+        """The rater's video has started: their page's clock is open, or a position was saved, or
+        they are past the rating."""
+        state = self.state(rater)
+        before = state.step in ("instructions", "check", "practice", "rating")
+        return not before or "rating" in state.positions or self.clocks[rater].online
 
     def console_view(self) -> dict[str, Any]:
         """Each rater's step, progress, dial and segments: counts of answers, not their words."""
@@ -154,6 +195,8 @@ class Study:
             "session": self.session,
             "confirm": self.protocol.confirm_segments,
             "raters": raters,
+            "assignments": dict(self.roles.given),
+            "report": self.results.view(),
             "dials": [
                 self.live.dial_info(trace) | {"x": list(trace.x[-600:]), "v": list(trace.v[-600:])}
                 for trace in self.live.dials.values()
@@ -203,3 +246,8 @@ class Study:
         state.step = following(self.protocol, state)
         await self.store.save(state)
         await self.write_outputs()
+        self._analyse_when_complete()
+
+    def _analyse_when_complete(self) -> None:
+        if all(state.step == "done" for state in self.store.states.values()):
+            self.results.start()

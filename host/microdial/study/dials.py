@@ -54,6 +54,26 @@ class StudyRoles(RoleMap):
             log.info("dial %s rates as %s", device, rater)
         return Assignment(rater, None)
 
+    def swap(self, device: str, rater: str) -> dict[str, tuple[str, str]]:
+        """What giving `device` to `rater` changes, as device → (old rater, new rater): the dial that had
+        `rater` takes `device`'s former rater, so no rater is left with two dials or none."""
+        device = device.upper()
+        if device not in self.given:
+            raise KeyError(device)
+        old = self.given[device]
+        if old == rater:
+            return {}
+        changes = {device: (old, rater)}
+        for other, given in self.given.items():
+            if given == rater:
+                changes[other] = (rater, old)
+        return changes
+
+    def apply(self, changes: dict[str, tuple[str, str]]) -> None:
+        for device, (_, new) in changes.items():
+            self.given[device] = new
+        write_atomically(self.path, json.dumps(self.given, indent=1))
+
     @property
     def assignments(self) -> dict[str, Assignment]:
         return {device: Assignment(rater, None) for device, rater in self.given.items()}

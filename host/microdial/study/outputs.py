@@ -10,24 +10,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from microdial.analysis.interview import INTERVIEW_COLUMNS, INTERVIEW_CSV, INTERVIEW_JSON
 from microdial.study.flow import KINDS
 from microdial.study.protocol import Protocol, to_toml
 from microdial.study.state import RaterState, write_atomically
-
-INTERVIEW_COLUMNS = (
-    "session",
-    "role",
-    "participant",
-    "sequence",
-    "clip_kind",
-    "clip_start",
-    "clip_end",
-    "question_id",
-    "question_text",
-    "answer",
-    "first_edit",
-    "last_edit",
-)
 
 
 def interview_rows(session: str, protocol: Protocol, states: Iterable[RaterState]) -> list[dict[str, Any]]:
@@ -84,8 +70,8 @@ def output_files(folder: Path, session: str, protocol: Protocol, states: list[Ra
         for state in states
     }
     return {
-        folder / "interview.csv": text.getvalue(),
-        folder / "interview.json": json.dumps(rows, indent=1, ensure_ascii=False),
+        folder / INTERVIEW_CSV: text.getvalue(),
+        folder / INTERVIEW_JSON: json.dumps(rows, indent=1, ensure_ascii=False),
         folder / "segments.json": json.dumps(segments, indent=1),
     }
 

@@ -33,7 +33,7 @@ from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions
 from microdial.recorder import RecorderSettings, record
 from microdial.study.conduct import Study
-from microdial.study.dials import StudyRoles, seat_discoverer
+from microdial.study.dials import seat_discoverer
 from microdial.study.outputs import copy_protocol
 from microdial.study.protocol import load_protocol
 from microdial.study.server import StudyServer, study_access
@@ -125,7 +125,7 @@ async def _run(
     discover = seat_discoverer(
         PortDiscovery(settings.dial_ports, settings.transport),
         settings.session,
-        StudyRoles(settings.rater_list(), study.store.folder / "dials.json"),
+        study.roles,
         mqtt_sinks(publisher, settings.spool_dir),
         study.clocks,
         RunnerOptions(),

@@ -11,10 +11,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from microdial.analysis.report import FIGURE_PNG, JSON_FILE
+from microdial.errors import MicrodialError
 from microdial.mqtt.control import Controller
 from microdial.study.conduct import Study, StudyError
 from microdial.study.state import Sequence
@@ -56,6 +59,11 @@ class Resumed(_Body):
 
 class Identify(_Body):
     dial: str
+
+
+class Assign(_Body):
+    dial: str
+    rater: str
 
 
 class Adjust(_Body):
@@ -100,6 +108,11 @@ class StudyServer:
         app.router.add_get("/ws/page", self._clock_socket)
         app.router.add_get("/api/console", self._console(self._console_view))
         app.router.add_post("/api/console/identify", self._console(self._identify))
+        app.router.add_post("/api/console/analyse", self._console(self._analyse))
+        app.router.add_get("/report", self._report)
+        for name in (JSON_FILE, FIGURE_PNG):
+            app.router.add_get(f"/report/{name}", data_file(self.console, self.study.session_dir / name))
+        app.router.add_post("/api/console/assign", self._console(self._assign))
         app.router.add_post("/api/console/adjust", self._console(self._adjust))
         app.router.add_post("/api/console/confirm", self._console(self._confirm))
         return app
@@ -175,6 +188,26 @@ class StudyServer:
         if reply is None:
             raise StudyError(f"no dial {body.dial} here")
         return reply.model_dump()
+
+    async def _analyse(self, _: web.Request) -> object:
+        self.study.results.start()
+        return self.study.results.view()
+
+    async def _report(self, request: web.Request) -> web.StreamResponse:
+        """The report as HTML for the console, its figure fetched with the console's own token."""
+        self.console.visitor(request)
+        if self.study.results.state != "ready":
+            raise web.HTTPNotFound(text="no analysis yet: it is made once every rater is done")
+        figure = f"report/{FIGURE_PNG}?{urlencode({'token': request.query.get('token', '')})}"
+        try:
+            text = self.study.results.report_page(figure)
+        except MicrodialError as err:
+            raise web.HTTPNotFound(text=str(err)) from None
+        return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _assign(self, request: web.Request) -> object:
+        body = await _body(request, Assign)
+        return {"assignments": await self.study.assign(body.dial, self._known(body.rater))}
 
     async def _adjust(self, request: web.Request) -> object:
         body = await _body(request, Adjust)

@@ -4,6 +4,15 @@
 const query = location.search;
 const $ = function (id) { return document.getElementById(id); };
 let editing = null;
+const shown = {};
+
+// Parts rebuilt only when what they show changes, so a control being used keeps its focus.
+function changed(part, value) {
+  const key = JSON.stringify(value);
+  if (shown[part] === key) { return false; }
+  shown[part] = key;
+  return true;
+}
 
 async function call(path, body) {
   const response = await fetch(path + query, body === undefined ? {} : {
@@ -75,6 +84,68 @@ function segments(rater) {
   return box;
 }
 
+function identify(dial) {
+  return control("Identify", function () { call("/api/console/identify", { dial: dial }).catch(alert); });
+}
+
+function assignments(state) {
+  if (!changed("assignments", state.assignments)) { return; }
+  const box = $("assign");
+  box.textContent = "";
+  for (const [dial, rater] of Object.entries(state.assignments)) {
+    const line = document.createElement("div");
+    line.dataset.dial = dial;
+    const choice = document.createElement("select");
+    choice.setAttribute("aria-label", "rater of dial " + dial);
+    const names = state.raters.map(function (r) { return r.rater; });
+    if (!names.includes(rater)) { names.push(rater); }
+    for (const name of names) {
+      const option = document.createElement("option");
+      option.value = option.textContent = name;
+      option.selected = name === rater;
+      choice.append(option);
+    }
+    line.append("Dial " + dial + " rates as ", choice, " ");
+    line.append(control("Assign", function () {
+      call("/api/console/assign", { dial: dial, rater: choice.value }).then(function () {
+        $("assigned").textContent = "Dial " + dial + " now rates as " + choice.value + ".";
+        refresh();
+      }, function (error) {
+        $("assigned").textContent = "Not changed: " + error.message;
+        choice.value = rater;
+      });
+    }), " ", identify(dial));
+    box.append(line);
+  }
+}
+
+function link(text, path) {
+  const a = document.createElement("a");
+  a.href = path + query;
+  a.textContent = text;
+  a.target = "_blank";
+  return a;
+}
+
+// The analysis is made once every rater is done; the researcher may also ask for it at any time.
+function report(state) {
+  if (!changed("report", state.report)) { return; }
+  const box = $("results");
+  box.textContent = "In the session folder: interview.csv, interview.json, segments.json, protocol.toml. ";
+  const now = state.report.state;
+  if (now === "running") { box.append("The analysis is being made…"); return; }
+  if (now === "ready") {
+    box.append("Analysis: ", link("the report", "/report"), ", ", link("analysis.json", "/report/analysis.json"), ". ");
+  } else if (now === "failed") {
+    box.append("The analysis failed: " + state.report.error + " ");
+  } else {
+    box.append("The analysis and report are made once every rater is done. ");
+  }
+  box.append(control(now === "none" ? "Make the analysis now" : "Make the analysis again", function () {
+    call("/api/console/analyse", {}).then(refresh, alert);
+  }));
+}
+
 function draw(canvas, dial) {
   const width = canvas.width = canvas.clientWidth;
   const height = canvas.height = canvas.clientHeight;
@@ -110,7 +181,7 @@ function render(state) {
       const dialCell = cell(row, dial.dial === null ? "no dial" :
         dial.dial + (dial.connected ? " at " + dial.value : " (not connected)") + " ");
       if (dial.dial !== null) {
-        dialCell.append(control("Identify", function () { call("/api/console/identify", { dial: dial.dial }).catch(alert); }));
+        dialCell.append(identify(dial.dial));
       }
       cell(row, segments(rater));
       cell(row, rater.answers + (rater.interruptions ? " (" + rater.interruptions + " interruptions)" : ""));
@@ -121,16 +192,16 @@ function render(state) {
   for (const dial of state.dials) {
     let canvas = dials.querySelector('canvas[data-dial="' + dial.dial + '"]');
     if (!canvas) {
-      const title = document.createElement("p");
-      title.textContent = dial.role + " (dial " + dial.dial + ")";
       canvas = document.createElement("canvas");
       canvas.dataset.dial = dial.dial;
-      dials.append(title, canvas);
+      dials.append(document.createElement("p"), canvas);
     }
+    // The title follows a reassignment.
+    canvas.previousElementSibling.textContent = dial.role + " (dial " + dial.dial + ")";
     draw(canvas, dial);
   }
-  $("results").textContent = "In the session folder: interview.csv, interview.json, segments.json, protocol.toml. " +
-    "Analysis and report: microdial analyze <session folder>.";
+  assignments(state);
+  report(state);
 }
 
 async function refresh() {
