@@ -32,11 +32,20 @@ def write_reports(analysis: SessionAnalysis, out_dir: Path, figure: str | None) 
 
 
 def analyse_and_report(
-    session_dir: Path, out_dir: Path, options: AnalyzeOptions, figure: bool = True
+    session_dir: Path,
+    out_dir: Path,
+    options: AnalyzeOptions,
+    figure: bool = True,
+    cut_video: Path | None = None,
 ) -> list[Path]:
-    """`microdial analyze` of a session folder without cutting clips: grid, figure, reports."""
+    """`microdial analyze` of a session folder: grid, clips cut from cut_video, figure, reports."""
     grid, analysis = analyse_folder(session_dir, options)
     written = write_grid(grid, out_dir)
+    if cut_video is not None:
+        # ffmpeg runs only when clips are asked for.
+        from microdial.analysis.clips import cut
+
+        analysis = analysis.model_copy(update={"clips": cut(cut_video, analysis.clips, out_dir / "clips")})
     if figure:
         # matplotlib is imported only when a figure is drawn.
         from microdial.analysis.figure import draw

@@ -8,10 +8,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from microdial.analysis.grid import GridOptions, write_grid
-from microdial.analysis.report import FIGURE_PNG, FIGURE_SVG, write_reports
+from microdial.analysis.grid import GridOptions
+from microdial.analysis.report import analyse_and_report
 from microdial.analysis.ruptures import Mode, RuptureOptions
-from microdial.analysis.session import AnalyzeOptions, analyse_folder
+from microdial.analysis.session import AnalyzeOptions
 from microdial.config import Options
 
 
@@ -80,20 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = OPTIONS.load(args).options()
     out_dir: Path = args.out or args.session_dir
-    grid, analysis = analyse_folder(args.session_dir, options)
-    written = write_grid(grid, out_dir)
-    if args.cut is not None:
-        from microdial.analysis.clips import cut
-
-        analysis = analysis.model_copy(update={"clips": cut(args.cut, analysis.clips, out_dir / "clips")})
-    figure = None
-    if not args.no_figure:
-        from microdial.analysis.figure import draw
-
-        draw(grid, analysis, out_dir / FIGURE_PNG, out_dir / FIGURE_SVG)
-        figure = FIGURE_PNG
-        written += [out_dir / FIGURE_PNG, out_dir / FIGURE_SVG]
-    written += write_reports(analysis, out_dir, figure)
-    for path in written:
+    for path in analyse_and_report(
+        args.session_dir, out_dir, options, figure=not args.no_figure, cut_video=args.cut
+    ):
         print(path)
     return 0
