@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from microdial.embedded_broker import MosquittoProcess
 from microdial.model import Sample
 from microdial.mqtt.topics import dial_topic
@@ -29,7 +31,7 @@ def forged(sample: Sample, **fields: object) -> bytes:
 
 
 async def test_forged_samples_are_kept_apart(
-    mosquitto: MosquittoProcess, session_code: str, tmp_path: Path
+    mosquitto: MosquittoProcess, session_code: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "rec"
     real = make_samples(session_code, "d1", "client", 0, 200)
@@ -65,6 +67,7 @@ async def test_forged_samples_are_kept_apart(
     dial = meta.dials["d1"]
     assert (dial.role, dial.samples, dial.gaps, dial.lost_samples) == ("client", 200, 0, 0)
     assert meta.roles == {"client": ["d1"]}
+    assert f"{session_code}: 1 kept apart in quarantine.csv by rule seq-jump" in caplog.text
 
 
 async def test_a_restarted_recorder_judges_against_what_it_wrote(

@@ -19,6 +19,7 @@ The rules:
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ from microdial.store.format import (
 )
 from microdial.store.reader import read_sample_columns
 from microdial.store.writer import AppendFile
+
+log = logging.getLogger(__name__)
 
 EARLIEST_HOST_TIME = 946_684_800.0  # 2000-01-01 UTC
 FUTURE_TOLERANCE = 3600.0
@@ -180,6 +183,17 @@ class Quarantine:
         counts = self.session.meta.quarantined
         counts[why.rule] = counts.get(why.rule, 0) + 1
         self.session.meta_changed = True
+        # The 1st, 10th, 100th ... of a rule: said, without a flood of forged samples flooding the log.
+        if math.log10(counts[why.rule]).is_integer():
+            log.warning(
+                "%s: %d kept apart in %s by rule %s; the latest from %s: %s",
+                self.session.meta.session,
+                counts[why.rule],
+                QUARANTINE_FILE,
+                why.rule,
+                dial,
+                why.reason,
+            )
 
     def flush(self) -> None:
         if self._file is not None:
