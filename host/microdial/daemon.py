@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -219,6 +220,15 @@ def _dial_id(runner: DialRunner) -> str:
     return runner.key.dial if runner.key is not None else "(not yet identified)"
 
 
+NO_PORT_WARN_INTERVAL = 30.0
+
+
+def no_port(spec: str) -> str:
+    """What the daemon says while no port matches: a glob that matches nothing, or no dial plugged in."""
+    hint = ": plug in a dial (with microdial firmware)" if spec == "auto" else ""
+    return f"no dial port matches --port {spec}{hint}"
+
+
 def discoverer(
     discovery: PortDiscovery,
     session: str,
@@ -228,10 +238,16 @@ def discoverer(
     options: RunnerOptions,
 ) -> Discover:
     known: set[str] = set()
+    said = -NO_PORT_WARN_INTERVAL
 
     def discover() -> list[DialRunner]:
+        nonlocal said
         new = []
-        for key, open_transport in discovery.scan().items():
+        found = discovery.scan()
+        if not found and not known and time.monotonic() - said >= NO_PORT_WARN_INTERVAL:
+            said = time.monotonic()
+            log.warning("%s; waiting", no_port(discovery.spec))
+        for key, open_transport in found.items():
             if key in known:
                 continue
             known.add(key)
@@ -252,10 +268,6 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
         )
     assert settings.session is not None
     discovery = PortDiscovery(settings.port, settings.transport)
-    if settings.port == "auto" and not discovery.scan():
-        log.warning(
-            "no %s dial found yet: plug in a dial (with microdial firmware); waiting", settings.transport
-        )
     runners: list[DialRunner] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -283,7 +295,9 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
         if player is not None:
             background.append(asyncio.create_task(player.run()))
         if show_status:
-            background.append(asyncio.create_task(StatusLine(runners, sys.stderr).run()))
+            background.append(
+                asyncio.create_task(StatusLine(runners, sys.stderr, idle=no_port(settings.port)).run())
+            )
         try:
             # serve() delivers each dial's pending samples and marks it offline; leaving
             # publishing() then marks the daemon offline and disconnects.

@@ -10,6 +10,9 @@ from dialwire import SEQ_MODULO, VALUE_MAX, VALUE_MIN
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 RatingValue = Annotated[int, Field(ge=VALUE_MIN, le=VALUE_MAX)]
+# A time no daemon stamps: JSON from a publisher may spell NaN and Infinity, and a store of them
+# would poison every mean and grid downstream.
+Time = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Payload(BaseModel):
@@ -29,16 +32,16 @@ class Sample(_Payload):
     participant: Code | None = None
     value: RatingValue
     seq: Annotated[int, Field(ge=0, lt=SEQ_MODULO)]
-    device_time: float
-    host_time: float
-    host_monotonic: float
-    media_time: float | None = None
-    sync_uncertainty: float | None = None
+    device_time: Time
+    host_time: Time
+    host_monotonic: Time
+    media_time: Time | None = None
+    sync_uncertainty: Time | None = None
     # Filled in by a player clock (protocol/SPEC.md 3.1); null when none is used.
     playback: Playback | None = None
     player: str | None = None
     media: str | None = None
-    media_duration: float | None = None
+    media_duration: Time | None = None
     # False, or the cause of the discontinuity; true (from daemons before causes) is one of unknown cause.
     discontinuity: bool | Cause = False
 
@@ -121,10 +124,10 @@ class DialEvent(_Payload):
     session: Code
     kind: EventKind
     detail: str = ""
-    device_time: float | None = None
-    host_time: float
-    host_monotonic: float
-    media_time: float | None = None
+    device_time: Time | None = None
+    host_time: Time
+    host_monotonic: Time
+    media_time: Time | None = None
 
 
 # -- control (protocol/SPEC.md section 3.4) ---------------------------------------------------

@@ -31,6 +31,7 @@ from microdial.mqtt.address import BrokerAddress, BrokerSettings, ConnectionRepo
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
 from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
+from microdial.store.plausible import Quarantine
 from microdial.store.writer import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Recorder:
         self.session = session
         self.window = window
         self.sessions: dict[str, SessionRecord] = {}
+        self.quarantines: dict[str, Quarantine] = {}
         self.bad_payloads = 0
         # Retained statuses of sessions with nothing else yet: the broker keeps them for every
         # session ever run, and they alone must not make a folder.
@@ -76,6 +78,7 @@ class Recorder:
         if record is None:
             record = SessionRecord(self.out, session, self.window)
             self.sessions[session] = record
+            self.quarantines[session] = Quarantine(record)
             log.info("recording session %s into %s", session, record.folder)
             for status in self._held.pop(session, []):
                 record.on_status(status)
@@ -106,7 +109,10 @@ class Recorder:
                 if not samples:
                     return
                 self._check(parts.session, parts.dial, samples)
-                self._session(parts.session).on_samples(parts.dial, samples)
+                record = self._session(parts.session)
+                samples = self.quarantines[parts.session].sort(parts.dial, samples)
+                if samples:
+                    record.on_samples(parts.dial, samples)
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._check(parts.session, parts.dial, [status])
@@ -121,6 +127,9 @@ class Recorder:
             log.warning("ignored a bad payload on %s: %s", topic, reason)
             if retained and parts.session not in self.sessions:
                 return
+            if parts.channel == "samples":
+                self._session(parts.session)
+                self.quarantines[parts.session].reject(parts.dial, payload, reason)
             self._session(parts.session).note(
                 time.time(), "bad-payload", f"{parts.channel}: {reason}", dial=parts.dial
             )
@@ -147,21 +156,25 @@ class Recorder:
                 raise ValueError(f"payload for {item.session}/{item.dial} on the topic of {session}/{dial}")
 
     def flush(self) -> None:
-        for record in self.sessions.values():
+        for record, quarantine in zip(self.sessions.values(), self.quarantines.values(), strict=True):
             record.flush()
+            quarantine.flush()
 
     def sync(self) -> None:
-        for record in self.sessions.values():
+        for record, quarantine in zip(self.sessions.values(), self.quarantines.values(), strict=True):
+            quarantine.sync()
             record.sync()
 
     def close(self) -> None:
         errors: list[RecordingError] = []
-        for record in self.sessions.values():
+        closing: list[Quarantine | SessionRecord] = [*self.quarantines.values(), *self.sessions.values()]
+        for closable in closing:
             try:
-                record.close()
+                closable.close()
             except RecordingError as err:
                 errors.append(err)
         self.sessions.clear()
+        self.quarantines.clear()
         if errors:
             raise errors[0]
 

@@ -11,6 +11,8 @@ from microdial.device.runner import DialRunner
 
 def describe(runner: DialRunner, rate: float) -> str:
     key = runner.key
+    if runner.waiting is not None:
+        return f"{(key.role if key else '?'):<10} {(key.dial if key else '(waiting)'):<16} {runner.waiting}"
     counters = runner.counters()
     sync = runner.clock.state()
     value = "   —" if runner.last_value is None else f"{runner.last_value:+4d}"
@@ -26,10 +28,14 @@ def describe(runner: DialRunner, rate: float) -> str:
 class StatusLine:
     """Redraws one line per dial in place, once a second."""
 
-    def __init__(self, runners: list[DialRunner], out: TextIO, interval: float = 1.0) -> None:
+    def __init__(
+        self, runners: list[DialRunner], out: TextIO, interval: float = 1.0, idle: str | None = None
+    ) -> None:
         self._runners = runners
         self._out = out
         self._interval = interval
+        # The line while there is no dial at all (a --port glob that matches nothing).
+        self._idle = idle
 
     async def run(self) -> None:
         previous: dict[int, tuple[float, int]] = {}
@@ -43,6 +49,8 @@ class StatusLine:
                 then, before = previous.get(id(runner), (now - self._interval, count))
                 previous[id(runner)] = (now, count)
                 lines.append(describe(runner, (count - before) / max(now - then, 1e-9)))
+            if not lines and self._idle is not None:
+                lines.append(self._idle)
             # Move back over the previous block and overwrite it.
             prefix = f"\x1b[{drawn}F" if drawn else ""
             self._out.write(prefix + "".join(f"\x1b[2K{line}\n" for line in lines))

@@ -28,7 +28,7 @@ from microdial.device.transports.serial import SerialTransport, find_data_ports
 from microdial.errors import ConfigError, MicrodialError, TransportError
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress, BrokerSettings, reachable
 from microdial.mqtt.client import ClientOptions, ConnectRefused, MqttError, mqtt_client
-from microdial.players.base import AnchoredClock
+from microdial.players.base import AnchoredClock, MediaStamp
 
 Status = Literal["OK", "WARN", "FAIL"]
 
@@ -339,6 +339,10 @@ async def check_broker_queues(address: BrokerAddress, timeout: float) -> list[Ch
 
 
 # -- player --------------------------------------------------------------------------------------------
+# How long after a player's first position report the rest of its state has come, seconds.
+SETTLE = 0.3
+
+
 async def check_player(spec: str | None, timeout: float) -> list[Check]:
     if spec is None:
         return []
@@ -355,28 +359,39 @@ async def check_player(spec: str | None, timeout: float) -> list[Check]:
         return [Check("WARN", subject, "cannot tell whether this player is reachable")]
     follower = asyncio.create_task(player.run())
     try:
+        # Online is only the connection: the state is known once the player has reported its
+        # position, and a moment later the rest (mpv answers each observed property in turn).
         deadline = time.monotonic() + timeout
-        while not player.online and time.monotonic() < deadline:
+        while not (player.online and player.reports) and time.monotonic() < deadline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(player.changed.wait(), deadline - time.monotonic())
+        if player.online:
+            await asyncio.sleep(SETTLE)
+        online = player.online
+        stamp = player.stamp(time.monotonic())
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-    if not player.online:
-        if spec.strip().lower().startswith("browser"):
-            return [
-                Check(
-                    "WARN", subject, f"no browser page connected within {timeout:g} s; open the player page"
-                )
-            ]
+    if online:
+        return [Check("OK", subject, f"connected: {player_state(stamp)}")]
+    if spec.strip().lower().startswith("browser"):
         return [
-            Check(
-                "FAIL",
-                subject,
-                f"no answer within {timeout:g} s: start the player with its control interface "
-                "(mpv --input-ipc-server=SOCKET, vlc --extraintf http) and check the spec",
-            )
+            Check("WARN", subject, f"no browser page connected within {timeout:g} s; open the player page")
         ]
-    stamp = player.stamp(time.monotonic())
-    media = f", {stamp.media}" if stamp.media else ""
-    return [Check("OK", subject, f"connected ({stamp.playback}{media})")]
+    hint = "start the player with its control interface (mpv --input-ipc-server=SOCKET, vlc --extraintf http)"
+    return [Check("FAIL", subject, f"no answer within {timeout:g} s: {hint} and check the spec")]
+
+
+def player_state(stamp: MediaStamp) -> str:
+    """What the player is doing, as a person would say it: "playing at 1:02.5 of 3:00, talk.mp4"."""
+    if stamp.media_time is None:
+        return "no file loaded" if stamp.media is None else f"{stamp.media}, position not reported"
+    where = f"{stamp.playback} at {_clock(stamp.media_time)}"
+    if stamp.media_duration is not None:
+        where += f" of {_clock(stamp.media_duration)}"
+    return where if stamp.media is None else f"{where}, {stamp.media}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"

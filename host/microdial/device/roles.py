@@ -33,14 +33,21 @@ class RoleMap:
         self._table = {device.upper(): entry for device, entry in (table or {}).items()}
         self._default_role = default_role
         self._given: dict[str, Assignment] = {}
+        self._fixed: str | None = None
 
     @classmethod
     def fixed(cls, role: str) -> RoleMap:
-        return cls(default_role=role)
+        """One role for whichever dial is on this port (the demo's, a runner given its role)."""
+        roles = cls(default_role=role)
+        roles._fixed = role
+        return roles
 
     def assign(self, device: str) -> Assignment:
         device = device.upper()
         if device in self._given:
+            return self._given[device]
+        if self._fixed is not None:
+            self._given[device] = Assignment(self._fixed, None)
             return self._given[device]
         entry = self._table.get(device)
         taken = {given.role for given in self._given.values()}
@@ -54,7 +61,8 @@ class RoleMap:
                 number += 1
             assignment = Assignment(f"dial{number}", None)
         self._given[device] = assignment
-        if entry is None:
+        # Only a role made up here needs fixing; one from the table or from --rater was given.
+        if entry is None and assignment.role != self._default_role:
             log.warning(
                 'dial %s rates as %s; to fix its role add [daemon.dials."%s"] role = "..." to microdial.toml',
                 device,

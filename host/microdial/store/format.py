@@ -6,6 +6,8 @@
     events.csv              one row per event, columns EVENT_COLUMNS: the daemon's own events
                             (marks, connects, ...) and what the recorder saw (gaps, status
                             changes, pauses, seeks)
+    quarantine.csv          one row per sample or payload the recorder would not trust
+                            (store/plausible.py), columns QUARANTINE_COLUMNS; only if there was one
 
 Booleans are written `true`/`false`, floats with repr() so they read back bit for bit.
 """
@@ -33,6 +35,9 @@ META_FILE = "session.json"
 
 
 EVENTS_FILE = "events.csv"
+
+
+QUARANTINE_FILE = "quarantine.csv"
 
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(Sample.model_fields)
@@ -118,6 +123,9 @@ class SessionMeta(BaseModel):
     treatment: str | None = None
     participant: str | None = None
     construct_name: str | None = None
+    # Samples and payloads kept apart in quarantine.csv, by rule (store/plausible.py): none of
+    # them is in a samples file or in any count above.
+    quarantined: dict[str, int] = Field(default_factory=dict)
 
     def add_dial(self, dial: str, meta: DialMeta) -> None:
         self.dials[dial] = meta
@@ -183,6 +191,23 @@ class RecordedEvent(BaseModel):
 EVENT_COLUMNS: tuple[str, ...] = tuple(RecordedEvent.model_fields)
 
 
+class QuarantinedRow(BaseModel):
+    """One row of quarantine.csv: what came, from where, and why it was not trusted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    received: float  # the recorder's clock, UTC epoch seconds
+    dial: str
+    rule: str  # a key of SessionMeta.quarantined: time, role, seq-jump, invalid
+    reason: str
+    seq: int | None = None
+    # The sample as JSON, or the first bytes of a payload that was not one.
+    payload: str
+
+
+QUARANTINE_COLUMNS: tuple[str, ...] = tuple(QuarantinedRow.model_fields)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -214,3 +239,7 @@ def sample_row(sample: Sample) -> list[object]:
 
 def event_row(event: RecordedEvent) -> list[object]:
     return [getattr(event, column) for column in EVENT_COLUMNS]
+
+
+def quarantine_row(row: QuarantinedRow) -> list[object]:
+    return [getattr(row, column) for column in QUARANTINE_COLUMNS]

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -152,9 +153,26 @@ async def page_reports(
             if message.type != aiohttp.WSMsgType.TEXT:
                 break
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                _page_message(json.loads(message.data), sent, listener, now())
+                _page_message(finite_json(message.data), sent, listener, now())
     finally:
         pings.cancel()
+
+
+def _not_finite(text: str) -> float:
+    raise ValueError(f"{text} is no time")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is no time")
+    return value
+
+
+def finite_json(text: str | bytes) -> Any:
+    """A page's JSON without NaN or infinities, which json.loads takes: every sample stamped from
+    such a report would carry a time no payload may (model.Time)."""
+    return json.loads(text, parse_constant=_not_finite, parse_float=_finite)
 
 
 def _page_message(
