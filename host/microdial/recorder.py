@@ -6,9 +6,14 @@ Durability, step by step:
 - Messages are acknowledged by hand, only once their rows are in the kernel (os.write), so a
   kill -9 loses nothing: whatever was not written is redelivered on restart. Files are fsynced
   every fsync_interval and on close, which bounds what a power cut can take.
-- Redelivered samples are dropped by (dial, seq, host_time); the recent ones are rebuilt from
-  the files on start. host_time joins seq in the key because a dial that resets counts from 0
-  again, and a redelivery is the same payload byte for byte.
+- Samples come in journal order (protocol/SPEC.md 3.5): a batch that names its place in the
+  daemon's journal is written only when everything before it was; one that comes early waits in
+  memory while the recorder asks the daemon for exactly the missing range, and what it has
+  written and synced it confirms (retained, per dial), so the daemon keeps the rest. A broker
+  that forgets the recorder's session or drops its queue costs a replay, not samples.
+- Redelivered samples are dropped by their place in the journal, and by identity: (dial, boot,
+  seq), or (dial, seq, host_time) from a protocol 1 dial; the recent ones are rebuilt from the
+  files on start.
 - A torn last line (kill -9 in the middle of a write) is cut off on start; its message was
   never acknowledged, so it comes again.
 - A failed write (full disk) is cut back to the last whole line and raises RecordingError; the
@@ -19,7 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -27,11 +36,28 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from microdial.errors import RecordingError
-from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
+from microdial.model import (
+    Code,
+    Confirmation,
+    DaemonStatus,
+    DialEvent,
+    DialStatus,
+    ReplayRequest,
+    Sample,
+    SampleBatch,
+    parse_batch,
+)
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
-from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
+from microdial.mqtt.topics import (
+    confirmed_topic,
+    dial_topic,
+    parse_daemon_topic,
+    parse_topic,
+    replay_topic,
+    subscription,
+)
 from microdial.store.writer import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -41,8 +67,10 @@ class RecorderSettings(BaseSettings):
     broker: str = Field(DEFAULT_URL, description="MQTT broker URL")
     out: Path = Field(Path("recordings"), description="folder for session folders")
     session: Code | None = Field(None, description="record only this session code; none: every session")
-    client_id: Code = Field(
-        "microdial-recorder", description="MQTT client id; the broker queues for it while it is down"
+    client_id: Code | None = Field(
+        None,
+        description="MQTT client id and recorder id (default: from the host and the output folder); "
+        "the broker queues for it while it is down, and daemons wait for its confirmations by it",
     )
     fsync_interval: float = Field(0.5, gt=0, description="seconds between fsyncs of the session files")
     keepalive: int = Field(10, ge=1, description="MQTT keepalive, seconds")
@@ -62,12 +90,21 @@ class RecorderSettings(BaseSettings):
 class Recorder:
     """Messages in, session folders out; no MQTT here, so it can be driven directly."""
 
-    def __init__(self, out: Path, session: str | None = None, window: int = 200_000) -> None:
+    def __init__(
+        self, out: Path, session: str | None = None, window: int = 200_000, ident: str = "recorder"
+    ) -> None:
         self.out = out
         self.session = session
         self.window = window
+        self.ident = ident
         self.sessions: dict[str, SessionRecord] = {}
         self.bad_payloads = 0
+        # (session, dial, journal) -> batches that came before the gap ahead of them was filled
+        self._early: dict[tuple[str, str, str], dict[int, list[Sample]]] = {}
+        self._asked: dict[tuple[str, str, str], tuple[int, float]] = {}  # last replay asked: (start, when)
+        self._touched: dict[tuple[str, str], float] = {}  # (session, dial) -> when its journal last moved
+        # What to publish: replay requests now, confirmations after each sync.
+        self.outbox: list[tuple[str, bytes, bool]] = []
         # Retained statuses of sessions with nothing else yet: the broker keeps them for every
         # session ever run, and they alone must not make a folder.
         self._held: dict[str, list[DialStatus]] = {}
@@ -104,11 +141,13 @@ class Recorder:
                 held[:] = [s for s in held if s.dial != status.dial] + [status]
                 return
             if parts.channel == "samples":
-                samples = parse_samples(payload)
-                if not samples:
+                batch = parse_batch(payload)
+                if not batch.samples:
                     return
-                self._check(parts.session, parts.dial, samples)
-                self._session(parts.session).on_samples(parts.dial, samples)
+                self._check(parts.session, parts.dial, batch.samples)
+                record = self._session(parts.session)
+                for samples in self._in_order(parts.session, parts.dial, batch):
+                    record.on_samples(parts.dial, samples)
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._check(parts.session, parts.dial, [status])
@@ -142,6 +181,89 @@ class Recorder:
                 retained=retained,
             )
 
+    def _in_order(self, session: str, dial: str, batch: SampleBatch) -> list[list[Sample]]:
+        """The runs of the batch (and of earlier ones it unblocks) that follow what was written."""
+        journal, first = batch.journal, batch.first
+        if journal is None or first is None:
+            return [batch.samples]  # a publisher without a journal: as it comes
+        record = self._session(session)
+        positions = record.positions.setdefault(dial, {})
+        key = (session, dial, journal)
+        done = positions.get(journal)
+        if done is None or (batch.head is not None and batch.head > done):
+            # A journal new to this recorder starts where every recorder the daemon waits for
+            # stands; what lies below that is gone from it, and the sequence numbers count it lost.
+            done = batch.head or 0
+        self._touched[session, dial] = time.monotonic()
+        early = self._early.setdefault(key, {})
+        if first > done:
+            if sum(map(len, early.values())) < self.window:
+                early[first] = batch.samples
+            self._ask(key, done, first)
+            positions[journal] = done
+            return []
+        runs: list[list[Sample]] = []
+        early[first] = batch.samples
+        while early:
+            start = min(early)
+            if start > done:
+                self._ask(key, done, start)
+                break
+            samples = early.pop(start)
+            fresh = samples[done - start :]
+            record.dial(dial, samples[0].role).meta.duplicates_dropped += len(samples) - len(fresh)
+            if fresh:
+                runs.append(fresh)
+                done = start + len(samples)
+        positions[journal] = done
+        record.meta_changed = True
+        return runs
+
+    def _ask(self, key: tuple[str, str, str], start: int, stop: int) -> None:
+        """Ask the daemon for [start, stop) again, unless the same was asked a moment ago."""
+        asked = self._asked.get(key)
+        now = time.monotonic()
+        if asked is not None and asked[0] == start and now - asked[1] < 2.0:
+            return
+        self._asked[key] = (start, now)
+        session, dial, journal = key
+        request = ReplayRequest(
+            recorder=self.ident, session=session, dial=dial, journal=journal, start=start, stop=stop
+        )
+        self.outbox.append(
+            (replay_topic(session, dial, self.ident), request.model_dump_json().encode(), False)
+        )
+
+    def confirm(self, keep: float = 600.0) -> None:
+        """After a sync: the retained confirmation of every dial whose journal moved lately."""
+        now = time.monotonic()
+        for (session, dial), when in list(self._touched.items()):
+            record = self.sessions.get(session)
+            if record is None or now - when > keep:
+                del self._touched[session, dial]
+                continue
+            confirmation = Confirmation(
+                recorder=self.ident,
+                session=session,
+                dial=dial,
+                journals=record.positions.get(dial, {}),
+                host_time=time.time(),
+            )
+            topic = confirmed_topic(session, dial, self.ident)
+            self.outbox.append((topic, confirmation.model_dump_json().encode(), True))
+
+    def summary(self) -> str:
+        """One line per session: what was recorded, what the dials' sequence numbers say is lost."""
+        lines = []
+        for name, record in self.sessions.items():
+            metas = [dial.meta for dial in record.dials.values()]
+            lines.append(
+                f"recorder: session {name}: {sum(m.samples for m in metas)} samples from {len(metas)} "
+                f"dial(s), {sum(m.lost_samples for m in metas)} lost in {sum(m.gaps for m in metas)} gaps, "
+                f"{sum(m.duplicates_dropped for m in metas)} duplicates dropped"
+            )
+        return "\n".join(lines) or "recorder: nothing recorded"
+
     @staticmethod
     def _check(session: str, dial: str, items: list[Sample] | list[DialStatus] | list[DialEvent]) -> None:
         for item in items:
@@ -168,16 +290,37 @@ class Recorder:
             raise errors[0]
 
 
-def _client(settings: RecorderSettings, address: BrokerAddress) -> MqttClient:
+def recorder_id(settings: RecorderSettings) -> str:
+    """--client-id, or one from the host and the output folder: the same across this recorder's
+    restarts (its persistent session keeps what arrived meanwhile), another for every other."""
+    if settings.client_id is not None:
+        return settings.client_id
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:32] or "host"
+    folder = hashlib.sha256(str(settings.out.resolve()).encode()).hexdigest()[:10]
+    return f"rec-{host}-{folder}"
+
+
+def _client(settings: RecorderSettings, address: BrokerAddress, ident: str) -> MqttClient:
     # Acknowledging only after the write is what makes a kill -9 lose nothing.
     options = ClientOptions(
-        identifier=settings.client_id,
+        identifier=ident,
         protocol="3.1.1",
         persistent=True,
         keepalive=settings.keepalive,
         manual_ack=True,
     )
     return mqtt_client(address, options)
+
+
+def _publish(client: MqttClient, recorder: Recorder) -> None:
+    """Send the recorder's replay requests and confirmations; one lost with the connection is made again."""
+    outbox, recorder.outbox = recorder.outbox, []
+    for topic, payload, retain in outbox:
+        client.send(topic, payload, qos=1, retain=retain, on_done=_ignore)
+
+
+def _ignore(delivery: object, error: Exception | None) -> None:
+    pass
 
 
 async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSettings) -> None:
@@ -190,6 +333,7 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
         for message in unacked:
             client.ack(message)
         unacked.clear()
+        _publish(client, recorder)
 
     while True:
         # What arrived already is taken without waiting; the wait costs no task, and one that
@@ -208,27 +352,59 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
         if time.monotonic() >= next_sync:
             commit()
             recorder.sync()
+            recorder.confirm()  # only what is on disk
+            _publish(client, recorder)
             next_sync = time.monotonic() + settings.fsync_interval
+
+
+class _Takeover:
+    """Another client with this recorder's id takes its session over: one line that says so, not a flap."""
+
+    def __init__(self, ident: str, url: str) -> None:
+        self.ident = ident
+        self.url = url
+        self.short = 0
+
+    def lost(self, err: MqttError, lasted: float) -> None:
+        if "taken over" not in str(err) and lasted > 10.0:
+            self.short = 0
+            return
+        self.short += 1
+        if self.short == 2 or ("taken over" in str(err) and self.short == 1):
+            log.error(
+                "another client uses the recorder id %s on broker %s and takes its session over (%s): "
+                "each recorder needs its own: give it its own --out folder or --client-id",
+                self.ident,
+                self.url,
+                err,
+            )
 
 
 async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = None) -> None:
     """Record until cancelled; then flush, sync and close everything and re-raise CancelledError."""
     address = BrokerAddress.parse(settings.broker)
-    recorder = Recorder(settings.out, settings.session, settings.dedupe_window)
+    ident = recorder_id(settings)
+    recorder = Recorder(settings.out, settings.session, settings.dedupe_window, ident)
     topic = subscription(settings.session)
+    takeover = _Takeover(ident, address.url)
     delay = 0.2
+    log.info("recorder id %s (daemons wait for its confirmations with --recorders %s)", ident, ident)
     try:
         while True:
-            client = _client(settings, address)
+            client = _client(settings, address, ident)
+            since = time.monotonic()
             try:
                 async with client:
                     await client.subscribe(topic, qos=1)
                     log.info("recording %s from %s into %s", topic, address.url, settings.out)
+                    since = time.monotonic()
                     delay = 0.2
                     if ready is not None:
                         ready.set()
+                    recorder.confirm()  # where it stands, so daemons resend what it lacks
                     await _consume(client, recorder, settings)
             except MqttError as err:
+                takeover.lost(err, time.monotonic() - since)
                 log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
             # Whatever arrived is on disk before the next connection redelivers the rest.
             recorder.sync()
@@ -237,6 +413,8 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
     except BaseException:
         # The loop only ends by an exception (cancel, RecordingError): close, then let it through.
         try:
+            recorder.sync()
+            print(recorder.summary(), file=sys.stderr)
             recorder.close()
         except RecordingError as err:
             log.error("while closing: %s", err)

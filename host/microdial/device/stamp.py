@@ -34,7 +34,7 @@ class Stamper:
     def media(self, host_monotonic: float) -> MediaStamp | None:
         return None if self.player is None else self.player.stamp(host_monotonic)
 
-    def sample(self, key: DialKey, record: SampleRecord) -> Sample:
+    def sample(self, key: DialKey, record: SampleRecord, boot: str | None = None) -> Sample:
         device_time = seconds(record.t_us)
         monotonic, epoch, uncertainty = self.host_times(device_time)
         media = self.media(monotonic)
@@ -45,6 +45,7 @@ class Stamper:
             participant=key.participant,
             value=record.value,
             seq=record.seq,
+            boot=boot,
             device_time=device_time,
             host_time=epoch,
             host_monotonic=monotonic,

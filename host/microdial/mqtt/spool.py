@@ -5,6 +5,8 @@ Layout of the directory:
                             appended as [length u32][crc32 u32][payload], little endian
   commit                    "<index>\n": every record below this index was acknowledged; replaced
                             atomically (temp file + os.replace), so it is always old or new, never torn
+  id                        a random name given to the directory when it is made: record indices
+                            count from 0 again in a new directory, so (id, index) names a record
 
 A crash can tear only the tail of the newest segment; recovery stops at the first record whose
 length or CRC does not hold and truncates there, so a partial record is dropped, never misread.
@@ -17,6 +19,7 @@ import errno
 import fcntl
 import logging
 import os
+import secrets
 import struct
 import time
 import zlib
@@ -32,6 +35,7 @@ _HEADER = struct.Struct("<II")
 _SUFFIX = ".seg"
 _COMMIT = "commit"
 _LOCK = "lock"
+_ID = "id"
 # One corrupt length must not make recovery try to read gigabytes.
 MAX_RECORD = 16 * 1024 * 1024
 
@@ -54,7 +58,7 @@ class Spool:
     def __init__(
         self,
         directory: Path,
-        max_bytes: int = 512 * 1024 * 1024,
+        max_bytes: int | None = 512 * 1024 * 1024,
         segment_bytes: int = 4 * 1024 * 1024,
         sync_interval: float = 0.5,
     ) -> None:
@@ -79,6 +83,7 @@ class Spool:
             # Two writers would interleave segments; the kernel drops the lock when a holder dies.
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._recover()
+            self.ident = self._identity()
         except BlockingIOError:
             os.close(self._lock_fd)
             raise SpoolError(
@@ -123,6 +128,20 @@ class Spool:
             self._head = committed
         self._drop_committed_segments()
 
+    def _identity(self) -> str:
+        path = self.directory / _ID
+        try:
+            ident = path.read_text().strip()
+        except FileNotFoundError:
+            ident = ""
+        if not ident:
+            ident = secrets.token_hex(8)
+            temporary = self.directory / f"{_ID}.tmp"
+            temporary.write_text(ident + "\n")
+            os.replace(temporary, path)
+            self._sync_directory()
+        return ident
+
     def _read_commit(self) -> int:
         try:
             text = (self.directory / _COMMIT).read_text()
@@ -140,7 +159,9 @@ class Spool:
         stored = 0
         for record in records:
             frame_size = _HEADER.size + len(record)
-            if len(record) > MAX_RECORD or self.size_bytes + frame_size > self.max_bytes:
+            if len(record) > MAX_RECORD or (
+                self.max_bytes is not None and self.size_bytes + frame_size > self.max_bytes
+            ):
                 break
             try:
                 self._write(record)
@@ -159,8 +180,12 @@ class Spool:
         return stored
 
     def peek(self, max_records: int) -> list[bytes]:
+        return self.read(self._head, max_records)
+
+    def read(self, start: int, max_records: int) -> list[bytes]:
+        """Up to max_records stored records from index start (or the head, if later) on."""
         out: list[bytes] = []
-        index = self._head
+        index = max(start, self._head)
         for segment in self._segments:
             end = segment.first + segment.count
             if index >= end:
@@ -194,6 +219,23 @@ class Spool:
                 log.warning("spool %s: disk full; commit kept in memory until there is room", self.directory)
                 return
         self._drop_committed_segments()
+
+    def commit_to(self, index: int) -> None:
+        """Every record below index is done with (a no-op for an index at or below the head)."""
+        self.commit(min(index, self.end) - self._head)
+
+    @property
+    def head(self) -> int:
+        """The index of the oldest record not yet committed."""
+        return self._head
+
+    @property
+    def end(self) -> int:
+        """The index the next appended record gets."""
+        if not self._segments:
+            return self._head
+        last = self._segments[-1]
+        return last.first + last.count
 
     def __len__(self) -> int:
         # Asked on every publish round: the common cases (nothing spooled, one segment) stay cheap.
