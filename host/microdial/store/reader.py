@@ -185,13 +185,14 @@ def read_events(path: Path) -> Iterator[RecordedEvent]:
 def _validated(
     path: Path, columns: tuple[str, ...], validate: Callable[[dict[str, str | None]], Row]
 ) -> Iterator[Row]:
-    found = _header(path)
-    if found is None:
+    header = _header(path)
+    if header is None:
         return
+    found = tuple(header)
     # Sample files written before the boot column read as they were.
-    if tuple(found) != columns and tuple(found) + ("boot",) != columns:
-        raise RecordingError(f"{path}: unexpected header {','.join(found)}")
-    columns = tuple(found)
+    if found not in (columns, columns[:-1]) or (found != columns and columns[-1] != "boot"):
+        raise RecordingError(f"{path}: unexpected header {','.join(header)}")
+    columns = found
     # Every cell as text, so pydantic parses the numbers as it parses the payloads they came from;
     # batch by batch, so a long file is never all in memory as Python objects.
     parse = pacsv.ParseOptions(newlines_in_values=True)
