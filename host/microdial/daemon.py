@@ -236,11 +236,18 @@ async def serve(
                     tasks[runner] = asyncio.create_task(runner.run())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), scan_interval)
+        for runner in runners:
+            # The last status carries the counters as they stand now, not as of the last tick.
+            status = runner.status()
+            if status is not None and runner.sink is not None:
+                runner.sink.put_status(status)
         flushed = await asyncio.gather(*(runner.stop(flush_timeout) for runner in runners))
         for runner, ok in zip(runners, flushed, strict=True):
             if not ok:
                 log.error(
-                    "dial %s: %d samples not delivered before exit", runner.key, runner.counters().queued
+                    "dial %s: %d samples not sent before exit; its journal keeps them for the next daemon",
+                    runner.key,
+                    runner.counters().queued,
                 )
     finally:
         for task in tasks.values():

@@ -36,28 +36,12 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from microdial.errors import RecordingError
-from microdial.model import (
-    Code,
-    Confirmation,
-    DaemonStatus,
-    DialEvent,
-    DialStatus,
-    ReplayRequest,
-    Sample,
-    SampleBatch,
-    parse_batch,
-)
+from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_batch
 from microdial.mqtt.address import DEFAULT_URL, BrokerAddress
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
-from microdial.mqtt.topics import (
-    confirmed_topic,
-    dial_topic,
-    parse_daemon_topic,
-    parse_topic,
-    replay_topic,
-    subscription,
-)
+from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
+from microdial.receipts import Receipts
 from microdial.store.writer import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -99,12 +83,7 @@ class Recorder:
         self.ident = ident
         self.sessions: dict[str, SessionRecord] = {}
         self.bad_payloads = 0
-        # (session, dial, journal) -> batches that came before the gap ahead of them was filled
-        self._early: dict[tuple[str, str, str], dict[int, list[Sample]]] = {}
-        self._asked: dict[tuple[str, str, str], tuple[int, float]] = {}  # last replay asked: (start, when)
-        self._touched: dict[tuple[str, str], float] = {}  # (session, dial) -> when its journal last moved
-        # What to publish: replay requests now, confirmations after each sync.
-        self.outbox: list[tuple[str, bytes, bool]] = []
+        self.receipts = Receipts(ident, window)
         # Retained statuses of sessions with nothing else yet: the broker keeps them for every
         # session ever run, and they alone must not make a folder.
         self._held: dict[str, list[DialStatus]] = {}
@@ -146,7 +125,7 @@ class Recorder:
                     return
                 self._check(parts.session, parts.dial, batch.samples)
                 record = self._session(parts.session)
-                for samples in self._in_order(parts.session, parts.dial, batch):
+                for samples in self.receipts.in_order(record, parts.dial, batch):
                     record.on_samples(parts.dial, samples)
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
@@ -180,77 +159,6 @@ class Recorder:
                 status.model_dump_json().encode(),
                 retained=retained,
             )
-
-    def _in_order(self, session: str, dial: str, batch: SampleBatch) -> list[list[Sample]]:
-        """The runs of the batch (and of earlier ones it unblocks) that follow what was written."""
-        journal, first = batch.journal, batch.first
-        if journal is None or first is None:
-            return [batch.samples]  # a publisher without a journal: as it comes
-        record = self._session(session)
-        positions = record.positions.setdefault(dial, {})
-        key = (session, dial, journal)
-        done = positions.get(journal)
-        if done is None or (batch.head is not None and batch.head > done):
-            # A journal new to this recorder starts where every recorder the daemon waits for
-            # stands; what lies below that is gone from it, and the sequence numbers count it lost.
-            done = batch.head or 0
-        self._touched[session, dial] = time.monotonic()
-        early = self._early.setdefault(key, {})
-        if first > done:
-            if sum(map(len, early.values())) < self.window:
-                early[first] = batch.samples
-            self._ask(key, done, first)
-            positions[journal] = done
-            return []
-        runs: list[list[Sample]] = []
-        early[first] = batch.samples
-        while early:
-            start = min(early)
-            if start > done:
-                self._ask(key, done, start)
-                break
-            samples = early.pop(start)
-            fresh = samples[done - start :]
-            record.dial(dial, samples[0].role).meta.duplicates_dropped += len(samples) - len(fresh)
-            if fresh:
-                runs.append(fresh)
-                done = start + len(samples)
-        positions[journal] = done
-        record.meta_changed = True
-        return runs
-
-    def _ask(self, key: tuple[str, str, str], start: int, stop: int) -> None:
-        """Ask the daemon for [start, stop) again, unless the same was asked a moment ago."""
-        asked = self._asked.get(key)
-        now = time.monotonic()
-        if asked is not None and asked[0] == start and now - asked[1] < 2.0:
-            return
-        self._asked[key] = (start, now)
-        session, dial, journal = key
-        request = ReplayRequest(
-            recorder=self.ident, session=session, dial=dial, journal=journal, start=start, stop=stop
-        )
-        self.outbox.append(
-            (replay_topic(session, dial, self.ident), request.model_dump_json().encode(), False)
-        )
-
-    def confirm(self, keep: float = 600.0) -> None:
-        """After a sync: the retained confirmation of every dial whose journal moved lately."""
-        now = time.monotonic()
-        for (session, dial), when in list(self._touched.items()):
-            record = self.sessions.get(session)
-            if record is None or now - when > keep:
-                del self._touched[session, dial]
-                continue
-            confirmation = Confirmation(
-                recorder=self.ident,
-                session=session,
-                dial=dial,
-                journals=record.positions.get(dial, {}),
-                host_time=time.time(),
-            )
-            topic = confirmed_topic(session, dial, self.ident)
-            self.outbox.append((topic, confirmation.model_dump_json().encode(), True))
 
     def summary(self) -> str:
         """One line per session: what was recorded, what the dials' sequence numbers say is lost."""
@@ -314,7 +222,7 @@ def _client(settings: RecorderSettings, address: BrokerAddress, ident: str) -> M
 
 def _publish(client: MqttClient, recorder: Recorder) -> None:
     """Send the recorder's replay requests and confirmations; one lost with the connection is made again."""
-    outbox, recorder.outbox = recorder.outbox, []
+    outbox, recorder.receipts.outbox = recorder.receipts.outbox, []
     for topic, payload, retain in outbox:
         client.send(topic, payload, qos=1, retain=retain, on_done=_ignore)
 
@@ -352,7 +260,7 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
         if time.monotonic() >= next_sync:
             commit()
             recorder.sync()
-            recorder.confirm()  # only what is on disk
+            recorder.receipts.confirm(recorder.sessions)  # only what is on disk
             _publish(client, recorder)
             next_sync = time.monotonic() + settings.fsync_interval
 
@@ -401,7 +309,9 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
                     delay = 0.2
                     if ready is not None:
                         ready.set()
-                    recorder.confirm()  # where it stands, so daemons resend what it lacks
+                    recorder.receipts.confirm(
+                        recorder.sessions
+                    )  # where it stands, so daemons resend what it lacks
                     await _consume(client, recorder, settings)
             except MqttError as err:
                 takeover.lost(err, time.monotonic() - since)

@@ -9,10 +9,33 @@ memory, bounded by a count, with the same interface.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections import deque
 from itertools import islice
+from pathlib import Path
 from typing import Protocol
+
+
+def directory_id(directory: Path) -> str:
+    """A journal directory's random name, made with it: record indices count from 0 again in a
+    new directory, so (id, index) names a record wherever it is replayed."""
+    path = directory / "id"
+    try:
+        ident = path.read_text().strip()
+    except FileNotFoundError:
+        ident = ""
+    if not ident:
+        ident = secrets.token_hex(8)
+        temporary = directory / "id.tmp"
+        temporary.write_text(ident + "\n")
+        os.replace(temporary, path)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return ident
 
 
 class Journal(Protocol):

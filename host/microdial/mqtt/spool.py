@@ -5,8 +5,7 @@ Layout of the directory:
                             appended as [length u32][crc32 u32][payload], little endian
   commit                    "<index>\n": every record below this index was acknowledged; replaced
                             atomically (temp file + os.replace), so it is always old or new, never torn
-  id                        a random name given to the directory when it is made: record indices
-                            count from 0 again in a new directory, so (id, index) names a record
+  id                        the directory's random name (journal.directory_id)
 
 A crash can tear only the tail of the newest segment; recovery stops at the first record whose
 length or CRC does not hold and truncates there, so a partial record is dropped, never misread.
@@ -19,7 +18,6 @@ import errno
 import fcntl
 import logging
 import os
-import secrets
 import struct
 import time
 import zlib
@@ -28,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microdial.errors import MicrodialError
+from microdial.mqtt.journal import directory_id
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ _HEADER = struct.Struct("<II")
 _SUFFIX = ".seg"
 _COMMIT = "commit"
 _LOCK = "lock"
-_ID = "id"
 # One corrupt length must not make recovery try to read gigabytes.
 MAX_RECORD = 16 * 1024 * 1024
 
@@ -83,7 +81,7 @@ class Spool:
             # Two writers would interleave segments; the kernel drops the lock when a holder dies.
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._recover()
-            self.ident = self._identity()
+            self.ident = directory_id(self.directory)
         except BlockingIOError:
             os.close(self._lock_fd)
             raise SpoolError(
@@ -127,20 +125,6 @@ class Spool:
         else:
             self._head = committed
         self._drop_committed_segments()
-
-    def _identity(self) -> str:
-        path = self.directory / _ID
-        try:
-            ident = path.read_text().strip()
-        except FileNotFoundError:
-            ident = ""
-        if not ident:
-            ident = secrets.token_hex(8)
-            temporary = self.directory / f"{_ID}.tmp"
-            temporary.write_text(ident + "\n")
-            os.replace(temporary, path)
-            self._sync_directory()
-        return ident
 
     def _read_commit(self) -> int:
         try:
