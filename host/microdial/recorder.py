@@ -300,7 +300,7 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
     try:
         while True:
             client = _client(settings, address, ident)
-            since = time.monotonic()
+            since: float | None = None  # a connection refused or never made is no takeover
             try:
                 async with client:
                     await client.subscribe(topic, qos=1)
@@ -314,7 +314,8 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
                     )  # where it stands, so daemons resend what it lacks
                     await _consume(client, recorder, settings)
             except MqttError as err:
-                takeover.lost(err, time.monotonic() - since)
+                if since is not None:
+                    takeover.lost(err, time.monotonic() - since)
                 log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
             # Whatever arrived is on disk before the next connection redelivers the rest.
             recorder.sync()

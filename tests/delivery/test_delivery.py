@@ -18,7 +18,6 @@ from microdial.cli import main
 from microdial.daemon import mqtt_sinks, publishing
 from microdial.embedded_broker import MosquittoProcess
 from microdial.mqtt.publisher import MqttPublisher
-from microdial.recorder import RecorderSettings, recorder_id
 from tests.broker.conftest import ConfiguredBroker, stock_config
 from tests.delivery.support import OPTIONS, Dial, complete, daemon, recorder
 from tests.host.support import wait_for
@@ -44,13 +43,6 @@ async def test_two_recorders_on_one_broker_each_hold_everything_and_the_journal_
         await wait_for(
             lambda: all(d.sink is not None and d.sink.queued == 0 for d in dials), 10, "empty journals"
         )
-
-
-def test_a_recorder_id_is_its_own_and_the_same_after_a_restart(tmp_path: Path) -> None:
-    one = recorder_id(RecorderSettings(out=tmp_path / "room1"))
-    assert one == recorder_id(RecorderSettings(out=tmp_path / "room1"))
-    assert one != recorder_id(RecorderSettings(out=tmp_path / "room2"))
-    assert recorder_id(RecorderSettings(out=tmp_path / "room1", client_id="lab-3")) == "lab-3"
 
 
 @pytest.mark.parametrize("broker", ["stock", "configured"])
