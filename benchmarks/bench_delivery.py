@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from microdial.embedded_broker import MosquittoProcess
 from microdial.mqtt.sink import MqttOptions
 from microdial.mqtt.spool import Spool
 from microdial.recorder import RecorderSettings, record
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.delivery.support import Dial, complete, daemon, rows
 
 

@@ -52,9 +52,9 @@ class Dial:
     async def run(self, seconds: float) -> None:
         """Samples for `seconds`, on the dial's clock: a late tick sends what it owes."""
         assert self.sink is not None
-        start = time.monotonic()
+        start, before = time.monotonic(), len(self.sent)
         while (elapsed := time.monotonic() - start) < seconds:
-            owed = int(elapsed * self.rate_hz) - len(self.sent)
+            owed = before + int(elapsed * self.rate_hz) - len(self.sent)
             batch = [self.sample(len(self.sent) + i) for i in range(max(0, owed))]
             self.sent.extend((self.boot, s.seq) for s in batch)
             self.sink.put_samples(batch)

@@ -7,7 +7,10 @@ recorder's CSV, compared with what each dial sent.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +19,12 @@ import pytest
 
 from microdial.cli import main
 from microdial.daemon import mqtt_sinks, publishing
-from microdial.embedded_broker import MosquittoProcess
+from microdial.embedded_broker import MosquittoProcess, free_port
 from microdial.mqtt.publisher import MqttPublisher
+from microdial.store.format import SessionMeta, samples_file
 from tests.broker.conftest import ConfiguredBroker, stock_config
 from tests.delivery.support import OPTIONS, Dial, complete, daemon, recorder
-from tests.host.support import wait_for
+from tests.host.support import csv_rows, make_dial, wait_for
 
 # "Recorder down 10 minutes" of the issue, shortened: at 100 Hz the stock broker's 1000 queued
 # messages are gone after ten seconds, so twenty seconds need the replay as ten minutes would.
@@ -114,9 +118,13 @@ async def test_a_daemon_stopped_while_the_broker_hangs_leaves_a_journal_the_next
             await asyncio.gather(*(dial.run(2) for dial in dials))
             assert broker.process is not None
             broker.process.send_signal(signal.SIGSTOP)
-            await asyncio.gather(*(dial.run(2) for dial in dials))  # on SIGTERM, the daemon leaves now
-        assert any(d.sink is not None and d.sink.queued for d in dials)
+            try:
+                await asyncio.gather(*(dial.run(2) for dial in dials))  # on SIGTERM, the daemon leaves now
+            except BaseException:
+                broker.process.send_signal(signal.SIGCONT)
+                raise
         broker.process.send_signal(signal.SIGCONT)
+        assert all(d.sink is not None and d.sink.queued >= 150 for d in dials)  # the frozen seconds at least
         # A new daemon, of another session, with no dial plugged in: it sends what the last one left.
         publisher = MqttPublisher(broker.address(), f"{session_code}x", "next", options)
         async with publishing(publisher):
@@ -124,3 +132,53 @@ async def test_a_daemon_stopped_while_the_broker_hangs_leaves_a_journal_the_next
             assert len(publisher.sinks) == len(dials)
             await complete(out, dials)
             await wait_for(lambda: all(not sink.queued for sink in publisher.sinks), 10, "empty journals")
+
+
+async def test_the_daemon_starts_without_a_broker_and_delivers_everything_when_one_comes(
+    tmp_path: Path, session_code: str
+) -> None:
+    """`microdial daemon` as a lab runs it: no broker at first, then one, then SIGTERM and its summary."""
+    port = free_port()
+    dial, sent = make_dial("client", rate_hz=100)
+    link = tmp_path / "dial"
+    dial.link = link
+    dial.start()
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "microdial", "daemon", "--port", str(link), "--session", session_code]
+    command += ["--broker", f"mqtt://127.0.0.1:{port}", "--rater", "client", "--recorders", "rec-a"]
+    daemon_process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    broker = MosquittoProcess(port=port)
+    out = tmp_path / "out"
+    try:
+        await asyncio.sleep(3)
+        assert daemon_process.poll() is None, "the daemon must not give up without a broker"
+        broker.start()
+        async with recorder(broker.url, out, session_code, "rec-a"):
+            await asyncio.sleep(3)
+            dial.halt()
+            await asyncio.sleep(1)
+            daemon_process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.to_thread(daemon_process.communicate, timeout=30)
+            assert daemon_process.returncode == 0, output.decode()
+            rows_sent = [(seq, value) for seq, _, value in sent.samples]
+            path = out / session_code / samples_file(dial.device_id)
+            await wait_for(
+                lambda: path.exists() and len(csv_rows(path)) >= len(rows_sent), 20, "every sample"
+            )
+            await asyncio.sleep(1)  # the daemon's last status, sent after the samples
+        recorded = [(int(r["seq"]), int(r["value"])) for r in csv_rows(path)]
+        assert recorded == rows_sent  # the first sample too: taken while there was no broker
+        # session.json's counts agree with the rows, the recorder's and the daemon's final ones alike.
+        meta = SessionMeta.load(out / session_code).dials[dial.device_id]
+        assert (meta.samples, meta.lost_samples, meta.gaps, meta.state) == (len(rows_sent), 0, 0, "offline")
+        assert meta.counters is not None
+        assert (meta.counters.samples, meta.counters.lost_samples) == (len(rows_sent), 0)
+        text = output.decode()
+        assert "journaling until it does" in text
+        assert f"daemon: {len(rows_sent)} samples from 1 dial port(s), 0 lost in 0 gaps" in text
+    finally:
+        if daemon_process.poll() is None:
+            daemon_process.kill()
+            daemon_process.wait()
+        dial.stop()
+        broker.close()

@@ -156,6 +156,8 @@ class MqttPublisher:
         if self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), timeout)
+        for sink in self._sinks.values():
+            sink.journal.close()  # journals no dial closed: those an earlier daemon left
         return flushed
 
     # -- internals --------------------------------------------------------------------

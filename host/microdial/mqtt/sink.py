@@ -257,8 +257,10 @@ class MqttSink(Sink):
         wait = self._options.resend_after
         for recorder in self._options.recorders:
             heard = self._heard.get(recorder)
-            if heard is None or now - heard > 3 * wait:
-                continue  # away: resending now would only fill the broker's queue for it
+            # A live recorder confirms every sync (0.5 s); one silent for longer than this is away,
+            # and resending now would only fill the broker's queue for it.
+            if heard is None or now - heard > max(wait / 2, 1.0):
+                continue
             confirmed = max(self._confirmed.get(recorder, 0), self.journal.head)
             if confirmed < self._sent and now - self._moved.get(recorder, now) >= wait and not self._replays:
                 self._moved[recorder] = now
