@@ -347,5 +347,6 @@ def summary(runners: list[DialRunner], publisher: MqttPublisher) -> str:
     return (
         f"daemon: {sum(c.samples for c in counters)} samples from {len(counters)} dial port(s), "
         f"{sum(c.lost_samples for c in counters)} lost in {sum(c.gaps for c in counters)} gaps, "
+        f"{sum(c.queue_dropped for c in counters)} dropped (journal full), "
         f"{waiting} not yet confirmed (kept in the journal for the next daemon)"
     )

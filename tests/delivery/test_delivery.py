@@ -175,7 +175,7 @@ async def test_the_daemon_starts_without_a_broker_and_delivers_everything_when_o
         assert (meta.counters.samples, meta.counters.lost_samples) == (len(rows_sent), 0)
         text = output.decode()
         assert "journaling until it does" in text
-        assert f"daemon: {len(rows_sent)} samples from 1 dial port(s), 0 lost in 0 gaps" in text
+        assert f"daemon: {len(rows_sent)} samples from 1 dial port(s), 0 lost in 0 gaps, 0 dropped" in text
     finally:
         if daemon_process.poll() is None:
             daemon_process.kill()
