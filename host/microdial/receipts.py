@@ -17,6 +17,9 @@ from microdial.model import Confirmation, ReplayRequest, Sample, SampleBatch
 from microdial.mqtt.topics import confirmed_topic, replay_topic
 from microdial.store.writer import SessionRecord
 
+# Seconds before a gap still open is asked for again (the replay itself, or the request, may be lost).
+ASK_AGAIN = 5.0
+
 
 class Receipts:
     def __init__(self, ident: str, window: int) -> None:
@@ -71,7 +74,7 @@ class Receipts:
         """Ask the daemon for [start, stop) again, unless the same was asked a moment ago."""
         asked = self._asked.get(key)
         now = time.monotonic()
-        if asked is not None and asked[0] == start and now - asked[1] < 2.0:
+        if asked is not None and asked[0] == start and now - asked[1] < ASK_AGAIN:
             return
         self._asked[key] = (start, now)
         session, dial, journal = key

@@ -129,7 +129,8 @@ class MqttSink(Sink):
         # The journal holds samples that should be on their way: a change, or repeats whose window ran out.
         self._due = len(self.journal) > 0
         self._sending = False
-        self._replays: deque[tuple[int, int]] = deque()  # [start, stop) ranges asked for
+        # Ranges asked for: [asked, stop), of which [next, stop) is still to send.
+        self._replays: deque[tuple[int, int, int]] = deque()  # (asked, next, stop)
         self._confirmed: dict[str, int] = {}  # recorder -> every index below it confirmed
         self._moved: dict[str, float] = {}  # recorder -> when its confirmation last moved (or was answered)
         self._heard: dict[str, float] = {}  # recorder -> when it last confirmed anything on this dial
@@ -248,9 +249,12 @@ class MqttSink(Sink):
 
     def replay(self, journal: str, start: int, stop: int) -> None:
         """A recorder asks again for the records [start, stop) of a journal."""
-        if journal == self.journal.ident and start < stop:
-            self._replays.append((start, stop))
-            self._pump()
+        if journal != self.journal.ident or start >= stop:
+            return
+        if any(asked <= start and stop <= end for asked, _, end in self._replays):
+            return  # asked again while on its way: sending it twice would only slow the catch-up
+        self._replays.append((start, start, stop))
+        self._pump()
 
     def check(self, now: float) -> None:
         """Sends the rest again to a live recorder whose confirmation stands still behind what was sent."""
@@ -326,7 +330,7 @@ class MqttSink(Sink):
         journal = self.journal
         self._sent = max(self._sent, journal.head)
         while self._replays:
-            start, stop = self._replays[0]
+            asked, start, stop = self._replays[0]
             # Only what went out already: the rest is on its way as fresh samples.
             start, stop = max(start, journal.head), min(stop, self._sent)
             records = journal.read(start, min(options.max_batch, stop - start)) if start < stop else []
@@ -334,7 +338,7 @@ class MqttSink(Sink):
                 self._replays.popleft()
                 continue
             if start + len(records) < stop:
-                self._replays[0] = (start + len(records), stop)
+                self._replays[0] = (asked, start + len(records), stop)
             else:
                 self._replays.popleft()
             return self._batch("replay", start, records)
