@@ -9,6 +9,12 @@ journals. Then the journal's write cost per sample: encoding plus Spool.append, 
 call, as the daemon does it.
 
     python benchmarks/bench_delivery.py [--outage 600] [--dials 8] [--rate 100] [--stock]
+
+Measured on 2 cores shared with other work (load ~10): a 600 s outage on the embedded broker
+(persistence on, 100000 queued messages): 480007 samples behind at the return, every one of
+491896 recorded once and in order 17.8 s later (10 s of which the dials went on), 382892 sent
+again from the journals; a 60 s outage on a stock broker: 48012 behind, caught up in 11.0 s.
+The journal: 6-9 µs per sample (encode + append).
 """
 
 from __future__ import annotations
