@@ -108,11 +108,6 @@ def test_sim_daemon_record_processes_and_sigterm_flushes(
     [
         (["daemon", "--port", "/dev/nonexistent-dial"], None, "no session code"),
         (
-            ["daemon", "--session", "S1", "--broker", "mqtt://127.0.0.1:{free}", "--port", "/dev/null"],
-            None,
-            "no MQTT broker answers at mqtt://127.0.0.1:{free}",
-        ),
-        (
             ["daemon", "--session", "S1", "--broker", "{broker}", "--port", "/dev/nonexistent-dial"],
             None,
             "no serial port /dev/nonexistent-dial",

@@ -20,12 +20,12 @@ from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import DialEntry, RoleMap
 from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.stamp import DialKey
-from microdial.errors import BrokerUnreachable, TransportError
+from microdial.errors import TransportError
 from microdial.model import Code
 from microdial.mqtt.address import BrokerSettings, reachable
 from microdial.mqtt.control import Controller
 from microdial.mqtt.publisher import MqttPublisher
-from microdial.mqtt.sink import MqttOptions
+from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.spool import Spool, SpoolError
 from microdial.players import open_player
 from microdial.players.base import PlayerClock
@@ -81,9 +81,22 @@ class DaemonSettings(BrokerSettings):
     qos_events: QoS = Field(1, description="MQTT QoS of button and session events")
     spool_dir: Path | None = Field(
         default_factory=lambda: default_state_dir() / "spool",
-        description="samples taken while the broker is unreachable wait here, per session and dial, across restarts",
+        description="each dial's journal: its samples wait here, per session and dial, until the recorders confirm them, across restarts",
     )
-    spool_max_mb: int = Field(512, ge=1, description="largest the spool grows, MB")
+    spool_max_mb: int | None = Field(
+        None, ge=1, description="largest each dial's journal grows, MB; none: as large as the disk allows"
+    )
+    recorders: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_.,-]*$",
+        description="comma-separated recorder ids (as `microdial record` prints them) whose confirmations "
+        "each journal waits for; none: the broker's acknowledgement",
+    )
+    resend_after: float = Field(
+        5.0,
+        gt=0,
+        description="seconds a live recorder's confirmation may stand still before the rest is sent again",
+    )
     lsl: bool = Field(False, description="also make every dial a Lab Streaming Layer outlet (type Rating)")
     daemon_id: Code | None = Field(
         None,
@@ -102,6 +115,8 @@ class DaemonSettings(BrokerSettings):
             qos_status=self.qos_status,
             qos_events=self.qos_events,
             max_inflight=self.max_inflight,
+            recorders=tuple(r for r in self.recorders.split(",") if r),
+            resend_after=self.resend_after,
         )
 
 
@@ -137,26 +152,43 @@ async def publishing(publisher: MqttPublisher, flush_timeout: float = 10.0) -> A
 def mqtt_sinks(
     publisher: MqttPublisher,
     spool_dir: Path | None = None,
-    spool_max_bytes: int = 512 << 20,
+    spool_max_bytes: int | None = None,
 ) -> Callable[[DialKey], Sink]:
-    """Each dial's channel on the publisher's connection, with its spool (per session and dial)."""
+    """Each dial's channel on the publisher's connection, with its journal (per session and dial).
+
+    Journals an earlier daemon left, of any session, are opened at once and sent whether or not
+    their dial comes back; a dial that does comes back to its open journal."""
+    leftover: dict[tuple[str, str], MqttSink] = {}
+    if spool_dir is not None:
+        for directory in sorted(spool_dir.glob("*/*")):
+            session, dial = directory.parent.name, directory.name
+            try:
+                journal = Spool(directory, max_bytes=spool_max_bytes)
+            except (SpoolError, OSError) as err:
+                log.warning("journal %s left as it is: %s", directory, err)
+                continue
+            if not len(journal):
+                journal.close()
+                continue
+            log.info(
+                "dial %s of session %s: %d samples an earlier run journaled will be sent",
+                dial,
+                session,
+                len(journal),
+            )
+            leftover[session, dial] = publisher.sink(dial, journal, session=session)
 
     def make(key: DialKey) -> Sink:
-        spool = None
+        sink = leftover.pop((key.session, key.dial), None)
+        if sink is not None:
+            return sink
+        journal = None
         if spool_dir is not None:
             try:
-                spool = Spool(spool_dir / key.session / key.dial, max_bytes=spool_max_bytes)
+                journal = Spool(spool_dir / key.session / key.dial, max_bytes=spool_max_bytes)
             except (SpoolError, OSError) as err:
-                log.error(
-                    "dial %s: no spool (%s); samples wait in memory only while the broker is away",
-                    key.dial,
-                    err,
-                )
-        if spool is not None and len(spool):
-            log.info(
-                "dial %s: %d samples spooled by an earlier run will be published first", key.dial, len(spool)
-            )
-        return publisher.sink(key.dial, spool)
+                log.error("dial %s: no journal (%s); samples wait in memory only", key.dial, err)
+        return publisher.sink(key.dial, journal)
 
     return make
 
@@ -201,11 +233,16 @@ async def serve(
                     tasks[runner] = asyncio.create_task(runner.run())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), scan_interval)
+        for runner in runners:
+            # The last status carries the counters as they stand now, not as of the last tick.
+            status = runner.status()
+            if status is not None and runner.sink is not None:
+                runner.sink.put_status(status)
         flushed = await asyncio.gather(*(runner.stop(flush_timeout) for runner in runners))
         for runner, ok in zip(runners, flushed, strict=True):
             if not ok:
                 log.error(
-                    "dial %s: %d samples not delivered before exit",
+                    "dial %s: %d samples not sent before exit; its journal keeps them for the next daemon",
                     _dial_id(runner),
                     runner.counters().queued,
                 )
@@ -263,8 +300,11 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
     check_ports(settings.port)
     player = open_player(settings.player, video=settings.video)
     if not await asyncio.to_thread(reachable, address, 3.0):
-        raise BrokerUnreachable(
-            f"no MQTT broker answers at {address.url}: start one (e.g. apt-get install mosquitto) or give --broker URL"
+        # The journal keeps every sample until the broker and the recorders are back.
+        log.warning(
+            "no MQTT broker answers at %s yet: journaling until it does (start one, e.g. with "
+            "`microdial broker config`, or give --broker URL)",
+            address.url,
         )
     assert settings.session is not None
     discovery = PortDiscovery(settings.port, settings.transport)
@@ -286,7 +326,14 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
             discovery,
             settings.session,
             RoleMap(settings.dials, settings.rater),
-            lab_sinks(mqtt_sinks(publisher, settings.spool_dir, settings.spool_max_mb << 20), settings.lsl),
+            lab_sinks(
+                mqtt_sinks(
+                    publisher,
+                    settings.spool_dir,
+                    None if settings.spool_max_mb is None else settings.spool_max_mb << 20,
+                ),
+                settings.lsl,
+            ),
             player,
             RunnerOptions(sync_interval=settings.sync_interval),
         )
@@ -306,4 +353,18 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+    print(summary(runners, publisher), file=sys.stderr)
     return 0
+
+
+def summary(runners: list[DialRunner], publisher: MqttPublisher) -> str:
+    """The daemon's last line: what the dials sent, what they lost, what waits for the recorders."""
+    counters = [runner.counters() for runner in runners]
+    sinks = {id(s): s for s in [*(r.sink for r in runners if r.sink is not None), *publisher.sinks]}
+    waiting = sum(sink.queued for sink in sinks.values())
+    return (
+        f"daemon: {sum(c.samples for c in counters)} samples from {len(counters)} dial port(s), "
+        f"{sum(c.lost_samples for c in counters)} lost in {sum(c.gaps for c in counters)} gaps, "
+        f"{sum(c.queue_dropped for c in counters)} dropped (journal full), "
+        f"{waiting} not yet confirmed (kept in the journal for the next daemon)"
+    )

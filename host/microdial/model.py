@@ -44,10 +44,20 @@ class Sample(_Payload):
     media_duration: Time | None = None
     # False, or the cause of the discontinuity; true (from daemons before causes) is one of unknown cause.
     discontinuity: bool | Cause = False
+    # The dial's boot nonce (wire protocol 2): seq restarts at every boot, so a sample is
+    # (dial, boot, seq). Null from a protocol 1 dial: then (dial, seq, host_time). Last, so
+    # sample files written before it read as they were.
+    boot: str | None = None
 
 
 class SampleBatch(_Payload):
     samples: list[Sample]
+    # Where the samples sit in the daemon's journal (protocol/SPEC.md 3.5): absent from a
+    # publisher without one. The samples are journal records first, first+1, ...
+    journal: Code | None = None
+    first: Annotated[int, Field(ge=0)] | None = None
+    # Everything below head was confirmed by every recorder the daemon waits for.
+    head: Annotated[int, Field(ge=0)] | None = None
 
 
 _SAMPLE_LIST: TypeAdapter[list[Sample]] = TypeAdapter(list[Sample])
@@ -63,8 +73,13 @@ _BATCH_FORMS: TypeAdapter[SampleBatch | list[Sample]] = TypeAdapter(SampleBatch 
 
 def parse_samples(payload: bytes | str) -> list[Sample]:
     """Samples from either batch form the spec allows: {"samples": [...]} or a bare list."""
+    return parse_batch(payload).samples
+
+
+def parse_batch(payload: bytes | str) -> SampleBatch:
+    """The batch, with its journal position when it has one; a bare list has none."""
     parsed = _BATCH_FORMS.validate_json(payload)
-    return parsed.samples if isinstance(parsed, SampleBatch) else parsed
+    return parsed if isinstance(parsed, SampleBatch) else SampleBatch(samples=parsed)
 
 
 class Counters(_Payload):
@@ -113,6 +128,27 @@ class DaemonStatus(_Payload):
     state: Literal["online", "offline"]
     # When the daemon wrote it; null in the will, which the broker publishes at a time it alone knows.
     host_time: float | None = None
+
+
+class Confirmation(_Payload):
+    """A recorder's hold of one dial's journals (retained): per journal id, every index below is written and synced."""
+
+    recorder: Code
+    session: Code
+    dial: Code
+    journals: dict[Code, Annotated[int, Field(ge=0)]]
+    host_time: float
+
+
+class ReplayRequest(_Payload):
+    """A recorder asks again for the records [start, stop) of a dial's journal."""
+
+    recorder: Code
+    session: Code
+    dial: Code
+    journal: Code
+    start: Annotated[int, Field(ge=0)]
+    stop: Annotated[int, Field(ge=0)]
 
 
 EventKind = Literal["button", "connect", "disconnect", "reset", "gap", "device-error", "session"]

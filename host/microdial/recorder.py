@@ -6,9 +6,14 @@ Durability, step by step:
 - Messages are acknowledged by hand, only once their rows are in the kernel (os.write), so a
   kill -9 loses nothing: whatever was not written is redelivered on restart. Files are fsynced
   every fsync_interval and on close, which bounds what a power cut can take.
-- Redelivered samples are dropped by (dial, seq, host_time); the recent ones are rebuilt from
-  the files on start. host_time joins seq in the key because a dial that resets counts from 0
-  again, and a redelivery is the same payload byte for byte.
+- Samples come in journal order (protocol/SPEC.md 3.5): a batch that names its place in the
+  daemon's journal is written only when everything before it was; one that comes early waits in
+  memory while the recorder asks the daemon for exactly the missing range, and what it has
+  written and synced it confirms (retained, per dial), so the daemon keeps the rest. A broker
+  that forgets the recorder's session or drops its queue costs a replay, not samples.
+- Redelivered samples are dropped by their place in the journal, and by identity: (dial, boot,
+  seq), or (dial, seq, host_time) from a protocol 1 dial; the recent ones are rebuilt from the
+  files on start.
 - A torn last line (kill -9 in the middle of a write) is cut off on start; its message was
   never acknowledged, so it comes again.
 - A failed write (full disk) is cut back to the last whole line and raises RecordingError; the
@@ -19,18 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
+import socket
+import sys
 import time
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
 from microdial.errors import RecordingError
-from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_samples
+from microdial.model import Code, DaemonStatus, DialEvent, DialStatus, Sample, parse_batch
 from microdial.mqtt.address import BrokerAddress, BrokerSettings, ConnectionReport
 from microdial.mqtt.client import ClientOptions, Message, MqttClient, MqttError, mqtt_client
 from microdial.mqtt.presence import Presence
 from microdial.mqtt.topics import dial_topic, parse_daemon_topic, parse_topic, subscription
+from microdial.receipts import Receipts
 from microdial.store.plausible import Quarantine
 from microdial.store.writer import SessionRecord
 
@@ -40,8 +50,10 @@ log = logging.getLogger(__name__)
 class RecorderSettings(BrokerSettings):
     out: Path = Field(Path("recordings"), description="folder for session folders")
     session: Code | None = Field(None, description="record only this session code; none: every session")
-    client_id: Code = Field(
-        "microdial-recorder", description="MQTT client id; the broker queues for it while it is down"
+    client_id: Code | None = Field(
+        None,
+        description="MQTT client id and recorder id (default: from the host and the output folder); "
+        "the broker queues for it while it is down, and daemons wait for its confirmations by it",
     )
     fsync_interval: float = Field(0.5, gt=0, description="seconds between fsyncs of the session files")
     keepalive: int = Field(10, ge=1, description="MQTT keepalive, seconds")
@@ -61,13 +73,17 @@ class RecorderSettings(BrokerSettings):
 class Recorder:
     """Messages in, session folders out; no MQTT here, so it can be driven directly."""
 
-    def __init__(self, out: Path, session: str | None = None, window: int = 200_000) -> None:
+    def __init__(
+        self, out: Path, session: str | None = None, window: int = 200_000, ident: str = "recorder"
+    ) -> None:
         self.out = out
         self.session = session
         self.window = window
+        self.ident = ident
         self.sessions: dict[str, SessionRecord] = {}
         self.quarantines: dict[str, Quarantine] = {}
         self.bad_payloads = 0
+        self.receipts = Receipts(ident, window)
         # Retained statuses of sessions with nothing else yet: the broker keeps them for every
         # session ever run, and they alone must not make a folder.
         self._held: dict[str, list[DialStatus]] = {}
@@ -105,14 +121,16 @@ class Recorder:
                 held[:] = [s for s in held if s.dial != status.dial] + [status]
                 return
             if parts.channel == "samples":
-                samples = parse_samples(payload)
-                if not samples:
+                batch = parse_batch(payload)
+                if not batch.samples:
                     return
-                self._check(parts.session, parts.dial, samples)
+                self._check(parts.session, parts.dial, batch.samples)
                 record = self._session(parts.session)
-                samples = self.quarantines[parts.session].sort(parts.dial, samples)
-                if samples:
-                    record.on_samples(parts.dial, samples)
+                quarantine = self.quarantines[parts.session]
+                for ordered in self.receipts.in_order(record, parts.dial, batch):
+                    samples = quarantine.sort(parts.dial, ordered)
+                    if samples:
+                        record.on_samples(parts.dial, samples)
             elif parts.channel == "status":
                 status = self._presence.status(DialStatus.model_validate_json(payload))
                 self._check(parts.session, parts.dial, [status])
@@ -149,6 +167,18 @@ class Recorder:
                 retained=retained,
             )
 
+    def summary(self) -> str:
+        """One line per session: what was recorded, what the dials' sequence numbers say is lost."""
+        lines = []
+        for name, record in self.sessions.items():
+            metas = [dial.meta for dial in record.dials.values()]
+            lines.append(
+                f"recorder: session {name}: {sum(m.samples for m in metas)} samples from {len(metas)} "
+                f"dial(s), {sum(m.lost_samples for m in metas)} lost in {sum(m.gaps for m in metas)} gaps, "
+                f"{sum(m.duplicates_dropped for m in metas)} duplicates dropped"
+            )
+        return "\n".join(lines) or "recorder: nothing recorded"
+
     @staticmethod
     def _check(session: str, dial: str, items: list[Sample] | list[DialStatus] | list[DialEvent]) -> None:
         for item in items:
@@ -179,16 +209,37 @@ class Recorder:
             raise errors[0]
 
 
-def _client(settings: RecorderSettings, address: BrokerAddress) -> MqttClient:
+def recorder_id(settings: RecorderSettings) -> str:
+    """--client-id, or one from the host and the output folder: the same across this recorder's
+    restarts (its persistent session keeps what arrived meanwhile), another for every other."""
+    if settings.client_id is not None:
+        return settings.client_id
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:32] or "host"
+    folder = hashlib.sha256(str(settings.out.resolve()).encode()).hexdigest()[:10]
+    return f"rec-{host}-{folder}"
+
+
+def _client(settings: RecorderSettings, address: BrokerAddress, ident: str) -> MqttClient:
     # Acknowledging only after the write is what makes a kill -9 lose nothing.
     options = ClientOptions(
-        identifier=settings.client_id,
+        identifier=ident,
         protocol="3.1.1",
         persistent=True,
         keepalive=settings.keepalive,
         manual_ack=True,
     )
     return mqtt_client(address, options)
+
+
+def _publish(client: MqttClient, recorder: Recorder) -> None:
+    """Send the recorder's replay requests and confirmations; one lost with the connection is made again."""
+    outbox, recorder.receipts.outbox = recorder.receipts.outbox, []
+    for topic, payload, retain in outbox:
+        client.send(topic, payload, qos=1, retain=retain, on_done=_ignore)
+
+
+def _ignore(delivery: object, error: Exception | None) -> None:
+    pass
 
 
 async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSettings) -> None:
@@ -201,6 +252,7 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
         for message in unacked:
             client.ack(message)
         unacked.clear()
+        _publish(client, recorder)
 
     while True:
         # What arrived already is taken without waiting; the wait costs no task, and one that
@@ -219,32 +271,64 @@ async def _consume(client: MqttClient, recorder: Recorder, settings: RecorderSet
         if time.monotonic() >= next_sync:
             commit()
             recorder.sync()
+            recorder.receipts.confirm(recorder.sessions)  # only what is on disk
+            _publish(client, recorder)
             next_sync = time.monotonic() + settings.fsync_interval
+
+
+class _Takeover:
+    """Another client with this recorder's id takes its session over: one line that says so, not a flap."""
+
+    def __init__(self, ident: str, url: str) -> None:
+        self.ident = ident
+        self.url = url
+        self.short = 0
+
+    def lost(self, err: MqttError, lasted: float) -> None:
+        if "taken over" not in str(err) and lasted > 10.0:
+            self.short = 0
+            return
+        self.short += 1
+        if self.short == 2 or ("taken over" in str(err) and self.short == 1):
+            log.error(
+                "another client uses the recorder id %s on broker %s and takes its session over (%s): "
+                "each recorder needs its own: give it its own --out folder or --client-id",
+                self.ident,
+                self.url,
+                err,
+            )
 
 
 async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = None) -> None:
     """Record until cancelled; then flush, sync and close everything and re-raise CancelledError."""
     address = settings.broker_address()
     report = ConnectionReport("recorder", address)
-    recorder = Recorder(settings.out, settings.session, settings.dedupe_window)
+    ident = recorder_id(settings)
+    recorder = Recorder(settings.out, settings.session, settings.dedupe_window, ident)
     topic = subscription(settings.session)
+    takeover = _Takeover(ident, address.url)
     delay = 0.2
+    log.info("recorder id %s (daemons wait for its confirmations with --recorders %s)", ident, ident)
     try:
         while True:
-            client = _client(settings, address)
-            connected = False
+            client = _client(settings, address, ident)
+            since: float | None = None  # a connection refused or never made is no takeover
             try:
                 async with client:
-                    connected = True
                     report.connected()
                     await client.subscribe(topic, qos=1)
                     log.info("recording %s from %s into %s", topic, address.url, settings.out)
+                    since = time.monotonic()
                     delay = 0.2
                     if ready is not None:
                         ready.set()
+                    recorder.receipts.confirm(
+                        recorder.sessions
+                    )  # where it stands, so daemons resend what it lacks
                     await _consume(client, recorder, settings)
             except MqttError as err:
-                if connected:
+                if since is not None:
+                    takeover.lost(err, time.monotonic() - since)
                     log.warning("broker %s: %s; reconnecting in %.1f s", address.url, err, delay)
                 else:
                     report.failed(err)
@@ -255,6 +339,8 @@ async def record(settings: RecorderSettings, *, ready: asyncio.Event | None = No
     except BaseException:
         # The loop only ends by an exception (cancel, RecordingError): close, then let it through.
         try:
+            recorder.sync()
+            print(recorder.summary(), file=sys.stderr)
             recorder.close()
         except RecordingError as err:
             log.error("while closing: %s", err)

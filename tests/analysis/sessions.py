@@ -52,6 +52,7 @@ def rows(trace: DialTrace, session: str) -> list[list[object]]:
             "media": None if m is None else "session.mp4",
             "media_duration": None,
             "discontinuity": bool(disc[i]),
+            "boot": None,
         }
         out.append([row[column] for column in SAMPLE_COLUMNS])
     if out:

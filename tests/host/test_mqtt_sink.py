@@ -15,11 +15,11 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 
 from microdial.embedded_broker import MosquittoProcess, amqtt_broker
-from microdial.model import Sample, parse_samples
+from microdial.model import Confirmation, ReplayRequest, Sample, parse_batch, parse_samples
 from microdial.mqtt.address import BrokerAddress
 from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions, MqttSink
-from microdial.mqtt.topics import dial_topic
+from microdial.mqtt.topics import confirmed_topic, dial_topic, replay_topic
 
 
 def sample(seq: int) -> Sample:
@@ -168,3 +168,48 @@ async def test_a_change_leaves_in_the_step_that_read_it(mosquitto: MosquittoProc
     finally:
         subscriber.loop_stop()
         subscriber.disconnect()
+
+
+async def test_the_journal_keeps_what_the_broker_took_until_the_recorder_confirms_and_replays_a_range(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """Acknowledged by the broker is not confirmed: the samples stay until the recorder's
+    confirmation, and a replay request gets exactly the range asked for, in a batch that says where."""
+    options = MqttOptions(recorders=("r1",), batch_window=0)
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as recorder:
+        await recorder.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
+        async with channel(mosquitto.address, options) as (_, sink):
+            sink.put_samples([sample(seq) for seq in range(100)])
+            assert await sink.flush(10)
+            assert sink.queued == 100
+            journal = sink.journal.ident
+            confirmation = Confirmation(
+                recorder="r1", session="S1", dial="AB12", journals={journal: 60}, host_time=time.time()
+            )
+            await recorder.publish(
+                confirmed_topic("S1", "AB12", "r1"), confirmation.model_dump_json(), qos=1, retain=True
+            )
+            for _ in range(100):
+                if sink.queued == 40:
+                    break
+                await asyncio.sleep(0.05)
+            assert sink.queued == 40
+            request = ReplayRequest(
+                recorder="r1", session="S1", dial="AB12", journal=journal, start=70, stop=80
+            )
+            await recorder.publish(replay_topic("S1", "AB12", "r1"), request.model_dump_json(), qos=1)
+            async with asyncio.timeout(10):
+                async for message in recorder.messages:
+                    assert isinstance(message.payload, bytes)
+                    batch = parse_batch(message.payload)
+                    if batch.first == 70:
+                        break
+            assert [s.seq for s in batch.samples] == list(range(70, 80))
+            assert (batch.journal, batch.head) == (journal, 60)
+            await recorder.publish(confirmed_topic("S1", "AB12", "r1"), b"", qos=1, retain=True)
+
+
+async def test_a_sample_of_a_protocol_1_dial_has_no_boot_and_the_batch_no_place_without_a_journal() -> None:
+    """What a publisher without a journal sends still parses: no journal, no first, no head."""
+    batch = parse_batch(b'{"samples": [' + sample(1).model_dump_json().encode() + b"]}")
+    assert batch.samples[0].boot is None and batch.journal is None and batch.first is None

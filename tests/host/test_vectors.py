@@ -10,8 +10,24 @@ from pydantic import ValidationError
 
 from dialwire import ID_LAYOUTS, ProtocolError, crc16, decode_body, encode
 from microdial.device.decoder import Decoder, Identity, Pong, SampleRecord
-from microdial.model import DaemonStatus, DialEvent, DialStatus, Sample, SampleBatch, parse_samples
-from microdial.mqtt.topics import DaemonTopic, DialTopic, parse_daemon_topic, parse_topic
+from microdial.model import (
+    Confirmation,
+    DaemonStatus,
+    DialEvent,
+    DialStatus,
+    ReplayRequest,
+    Sample,
+    SampleBatch,
+    parse_samples,
+)
+from microdial.mqtt.topics import (
+    DaemonTopic,
+    DeliveryTopic,
+    DialTopic,
+    parse_daemon_topic,
+    parse_delivery_topic,
+    parse_topic,
+)
 from tests.conftest import ROOT
 
 WIRE = json.loads((ROOT / "protocol/vectors/wire.json").read_text())
@@ -22,6 +38,8 @@ MODELS = {
     "DialStatus": DialStatus,
     "DialEvent": DialEvent,
     "DaemonStatus": DaemonStatus,
+    "Confirmation": Confirmation,
+    "ReplayRequest": ReplayRequest,
 }
 
 
@@ -126,3 +144,5 @@ def test_topics_address_a_dial_a_daemon_or_neither(vector: dict[str, object]) ->
     dial, daemon = vector.get("dial"), vector.get("daemon")
     assert parse_topic(topic) == (DialTopic(**dial) if isinstance(dial, dict) else None)
     assert parse_daemon_topic(topic) == (DaemonTopic(**daemon) if isinstance(daemon, dict) else None)
+    delivery = vector.get("delivery")
+    assert parse_delivery_topic(topic) == (DeliveryTopic(**delivery) if isinstance(delivery, dict) else None)

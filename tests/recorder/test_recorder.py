@@ -45,7 +45,7 @@ async def test_writes_the_session_folder(
     assert list(read_samples(folder / samples_file("dialA"))) == client
     assert list(read_samples(folder / samples_file("dialB"))) == therapist
     first_row = (folder / samples_file("dialB")).read_text().splitlines()[1]
-    assert first_row.endswith(',1000.0,,0.0005,,mpv,"session, take 1.mp4",3000.0,false')  # null = empty
+    assert first_row.endswith(',1000.0,,0.0005,,mpv,"session, take 1.mp4",3000.0,false,')  # null = empty
 
     meta = SessionMeta.load(folder)
     assert meta.session == session_code

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from microdial.errors import ConfigError
 from microdial.model import Code
-from microdial.mqtt.topics import PREFIX
+from microdial.mqtt.topics import CONFIRMED, PREFIX, REPLAY
 
 Role = Literal["daemon", "recorder", "viewer", "controller"]
 Access = Literal["read", "write", "readwrite"]
@@ -36,9 +36,13 @@ class Rule:
     topic: str  # "{session}" becomes each of the user's sessions, or + for users of every session
 
 
-# The confirmation topics that issue 18 adds (the recorder's per-dial high-water marks and its
-# requests for replays) go here, and the daemons' read rules for them into ROLE_RULES["daemon"].
-RECORDER_PUBLISHES: tuple[Rule, ...] = ()
+# End-to-end delivery (protocol/SPEC.md 3.5): a recorder's retained confirmations of each dial's
+# journal and its requests for replays; the daemons read both for their sessions.
+DELIVERY_TOPICS: tuple[str, ...] = (
+    f"{PREFIX}/{{session}}/+/{CONFIRMED}/+",
+    f"{PREFIX}/{{session}}/+/{REPLAY}/+",
+)
+RECORDER_PUBLISHES: tuple[Rule, ...] = tuple(Rule("write", topic) for topic in DELIVERY_TOPICS)
 
 ROLE_RULES: dict[Role, tuple[Rule, ...]] = {
     # Its dials' channels, its own retained status, and replies to the commands it reads.
@@ -49,6 +53,7 @@ ROLE_RULES: dict[Role, tuple[Rule, ...]] = {
         Rule("write", f"{PREFIX}/{{session}}/daemon/+"),
         Rule("read", f"{PREFIX}/{{session}}/cmd"),
         Rule("write", f"{PREFIX}/{{session}}/cmd/reply"),
+        *(Rule("read", topic) for topic in DELIVERY_TOPICS),
     ),
     "recorder": (Rule("read", f"{PREFIX}/{{session}}/#"), *RECORDER_PUBLISHES),
     "viewer": (Rule("read", f"{PREFIX}/{{session}}/#"),),

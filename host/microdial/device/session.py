@@ -244,7 +244,7 @@ class DialSession:
     def _publish_sample(self, record: SampleRecord) -> None:
         assert self.key is not None and self.sink is not None
         try:
-            sample = self.stamper.sample(self.key, record)
+            sample = self.stamper.sample(self.key, record, self.identity.boot if self.identity else None)
         except ValidationError as err:
             log.warning("dial %s sent an impossible sample: %s", self._name, err.errors()[0]["msg"])
             self._emit("device-error", f"invalid sample seq {record.seq}", seconds(record.t_us))

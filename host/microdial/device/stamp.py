@@ -42,7 +42,7 @@ class Stamper:
         media = None if player is None else player.stamp(monotonic)
         return monotonic, monotonic + self.wall_offset, uncertainty, media
 
-    def sample(self, key: DialKey, record: SampleRecord) -> Sample:
+    def sample(self, key: DialKey, record: SampleRecord, boot: str | None = None) -> Sample:
         device_time = seconds(record.t_us)
         monotonic, epoch, uncertainty, media = self.times(device_time)
         return Sample(
@@ -52,6 +52,7 @@ class Stamper:
             participant=key.participant,
             value=record.value,
             seq=record.seq,
+            boot=boot,
             device_time=device_time,
             host_time=epoch,
             host_monotonic=monotonic,

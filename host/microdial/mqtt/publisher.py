@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import ValidationError
+
 from microdial.backoff import Backoff
-from microdial.model import DaemonStatus
+from microdial.model import Confirmation, DaemonStatus, ReplayRequest
 from microdial.mqtt.address import BrokerAddress, ConnectionReport
 from microdial.mqtt.client import (
     UNSUPPORTED_PROTOCOL,
@@ -32,9 +34,9 @@ from microdial.mqtt.client import (
     Will,
     mqtt_client,
 )
+from microdial.mqtt.journal import Journal
 from microdial.mqtt.sink import MqttOptions, MqttSink, ProtocolChoice
-from microdial.mqtt.spool import Spool
-from microdial.mqtt.topics import daemon_topic
+from microdial.mqtt.topics import daemon_topic, delivery_subscriptions, parse_delivery_topic
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,11 @@ class MqttPublisher:
         if self.protocol == "auto" and address.mqtt5 is False:
             self.protocol = "3.1.1"
         self.connects = 0
-        self._sinks: dict[str, MqttSink] = {}
+        self._sinks: dict[tuple[str, str], MqttSink] = {}  # (session, dial)
+        # Sessions whose confirmations and replay requests are read: this one, and those of
+        # journals an earlier daemon left.
+        self._sessions: set[str] = {session}
+        self._takeovers = 0  # connections in a row the broker closed at once
         self._listeners: dict[str, Listener] = {}
         self._client: MqttClient | None = None
         self._lost = asyncio.Event()
@@ -84,21 +90,36 @@ class MqttPublisher:
         self._report = ConnectionReport(f"daemon {self.daemon}", address)
 
     # -- what the daemon's parts call ---------------------------------------------------
-    def sink(self, dial: str, spool: Spool | None = None) -> MqttSink:
-        """The channel of one dial (with its own queue and spool) on this connection."""
+    def sink(self, dial: str, journal: Journal | None = None, session: str | None = None) -> MqttSink:
+        """The channel of one dial (with its own journal) on this connection; session: another
+        session's, for a journal an earlier daemon left."""
+        session = session or self.session
         sink = MqttSink(
-            self.session,
+            session,
             dial,
             self.options,
-            spool,
+            journal,
             daemon=self.daemon,
             on_lost=self._on_lost,
             on_close=self._forget,
         )
-        self._sinks[dial] = sink
+        self._sinks[session, dial] = sink
+        if session not in self._sessions:
+            self._sessions.add(session)
+            if self._client is not None:
+                for topic in delivery_subscriptions(session):
+                    self.listen_filter(self._client, topic)
         if self._client is not None:
             sink.attach(self._client)
         return sink
+
+    @property
+    def sinks(self) -> list[MqttSink]:
+        return list(self._sinks.values())
+
+    def listen_filter(self, client: MqttClient, topic: str) -> None:
+        """Subscribe to a delivery filter now, in the background (again after each reconnect)."""
+        self._subscribing.add(asyncio.create_task(self._subscribe(client, Listener(topic, 1))))
 
     def listen(self, topic: str, qos: int) -> Listener:
         """Messages on topic (an exact topic, no wildcards), subscribed again after each reconnect."""
@@ -145,12 +166,15 @@ class MqttPublisher:
         if self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), timeout)
+        for sink in self._sinks.values():
+            sink.journal.close()  # journals no dial closed: those an earlier daemon left
         return flushed
 
     # -- internals --------------------------------------------------------------------
     async def _connection(self, backoff: Backoff) -> bool:
         """One connection, from connect to loss or close; True to retry at once with 3.1.1."""
         connected = False
+        since = time.monotonic()
         try:
             async with self._connect() as client:
                 connected = True
@@ -160,6 +184,7 @@ class MqttPublisher:
                 backoff.reset()
                 self._report.connected()
                 log.info("daemon %s: connected to broker %s", self.daemon, self.address.url)
+                since = time.monotonic()
                 await self._online(client)
                 await self._serve(client)
                 # Closing: the dials said goodbye already; then the daemon, then a clean DISCONNECT
@@ -177,8 +202,9 @@ class MqttPublisher:
                 self.protocol = "3.1.1"
                 return True
             if connected:
-                queued = sum(sink.queued for sink in self._sinks.values())
-                log.warning("broker connection lost (%s); %d samples queued", err, queued)
+                self._taken_over(err, since)
+                unsent = sum(sink.unsent for sink in self._sinks.values())
+                log.warning("broker connection lost (%s); %d samples wait in the journals", err, unsent)
             else:
                 self._report.failed(err)
         finally:
@@ -200,6 +226,9 @@ class MqttPublisher:
             sink.attach(client)
         for listener in list(self._listeners.values()):
             await self._subscribe(client, listener)
+        for session in sorted(self._sessions):
+            for topic in delivery_subscriptions(session):
+                await self._subscribe(client, Listener(topic, 1))
 
     async def _subscribe(self, client: MqttClient, listener: Listener) -> None:
         try:
@@ -236,6 +265,9 @@ class MqttPublisher:
                 if closing in done:
                     return
                 self._check_acknowledgements()
+                now = time.monotonic()
+                for sink in list(self._sinks.values()):
+                    sink.check(now)
         finally:
             for task in (reader, lost, closing):
                 task.cancel()
@@ -244,9 +276,44 @@ class MqttPublisher:
     async def _read(self, client: MqttClient) -> None:
         # Iterating also tells of a lost connection (MqttError) when nothing is subscribed.
         async for message in client.messages:
+            delivery = parse_delivery_topic(message.topic)
+            if delivery is not None:
+                self._delivery(delivery.session, delivery.dial, delivery.kind, message.payload)
+                continue
             listener = self._listeners.get(str(message.topic))
             if listener is not None and isinstance(message.payload, bytes):
                 listener.messages.put_nowait(message.payload)
+
+    def _delivery(self, session: str, dial: str, kind: str, payload: bytes) -> None:
+        """A recorder's confirmation or replay request, to the dial's channel."""
+        sink = self._sinks.get((session, dial))
+        if sink is None or not payload:
+            return  # not this daemon's dial, or a cleared retained confirmation
+        try:
+            if kind == "confirmed":
+                confirmation = Confirmation.model_validate_json(payload)
+                sink.confirmed(confirmation.recorder, confirmation.journals, time.monotonic())
+            else:
+                request = ReplayRequest.model_validate_json(payload)
+                sink.replay(request.journal, request.start, request.stop)
+        except ValidationError as err:
+            log.warning("ignored a bad %s payload for %s/%s: %s", kind, session, dial, err.errors()[0]["msg"])
+
+    def _taken_over(self, err: MqttError, since: float) -> None:
+        """Another client with this daemon's id takes the connection over: one line, once, that says so."""
+        if "taken over" not in str(err) and time.monotonic() - since > 2.0:
+            self._takeovers = 0
+            return
+        self._takeovers += 1
+        if self._takeovers == 2 or ("taken over" in str(err) and self._takeovers == 1):
+            log.error(
+                "daemon id %s of session %s is in use by another daemon on broker %s, which takes "
+                "the connection over (%s): give each daemon of a session its own --daemon-id",
+                self.daemon,
+                self.session,
+                self.address.url,
+                err,
+            )
 
     def _check_acknowledgements(self) -> None:
         """A broker that takes messages but never acknowledges (hung) is left for a new connection."""
@@ -262,8 +329,8 @@ class MqttPublisher:
         self._lost.set()
 
     def _forget(self, sink: MqttSink) -> None:
-        if self._sinks.get(sink.dial) is sink:
-            del self._sinks[sink.dial]
+        if self._sinks.get((sink.session, sink.dial)) is sink:
+            del self._sinks[sink.session, sink.dial]
 
     def _status(self, state: Literal["online", "offline"]) -> str:
         return DaemonStatus(

@@ -5,6 +5,7 @@ Layout of the directory:
                             appended as [length u32][crc32 u32][payload], little endian
   commit                    "<index>\n": every record below this index was acknowledged; replaced
                             atomically (temp file + os.replace), so it is always old or new, never torn
+  id                        the directory's random name (journal.directory_id)
 
 A crash can tear only the tail of the newest segment; recovery stops at the first record whose
 length or CRC does not hold and truncates there, so a partial record is dropped, never misread.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microdial.errors import MicrodialError
+from microdial.mqtt.journal import directory_id
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class Spool:
     def __init__(
         self,
         directory: Path,
-        max_bytes: int = 512 * 1024 * 1024,
+        max_bytes: int | None = 512 * 1024 * 1024,
         segment_bytes: int = 4 * 1024 * 1024,
         sync_interval: float = 0.5,
     ) -> None:
@@ -79,6 +81,7 @@ class Spool:
             # Two writers would interleave segments; the kernel drops the lock when a holder dies.
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._recover()
+            self.ident = directory_id(self.directory)
         except BlockingIOError:
             os.close(self._lock_fd)
             raise SpoolError(
@@ -140,7 +143,9 @@ class Spool:
         stored = 0
         for record in records:
             frame_size = _HEADER.size + len(record)
-            if len(record) > MAX_RECORD or self.size_bytes + frame_size > self.max_bytes:
+            if len(record) > MAX_RECORD or (
+                self.max_bytes is not None and self.size_bytes + frame_size > self.max_bytes
+            ):
                 break
             try:
                 self._write(record)
@@ -159,8 +164,12 @@ class Spool:
         return stored
 
     def peek(self, max_records: int) -> list[bytes]:
+        return self.read(self._head, max_records)
+
+    def read(self, start: int, max_records: int) -> list[bytes]:
+        """Up to max_records stored records from index start (or the head, if later) on."""
         out: list[bytes] = []
-        index = self._head
+        index = max(start, self._head)
         for segment in self._segments:
             end = segment.first + segment.count
             if index >= end:
@@ -194,6 +203,23 @@ class Spool:
                 log.warning("spool %s: disk full; commit kept in memory until there is room", self.directory)
                 return
         self._drop_committed_segments()
+
+    def commit_to(self, index: int) -> None:
+        """Every record below index is done with (a no-op for an index at or below the head)."""
+        self.commit(min(index, self.end) - self._head)
+
+    @property
+    def head(self) -> int:
+        """The index of the oldest record not yet committed."""
+        return self._head
+
+    @property
+    def end(self) -> int:
+        """The index the next appended record gets."""
+        if not self._segments:
+            return self._head
+        last = self._segments[-1]
+        return last.first + last.count
 
     def __len__(self) -> int:
         # Asked on every publish round: the common cases (nothing spooled, one segment) stay cheap.

@@ -79,3 +79,42 @@ def parse_daemon_topic(topic: str) -> DaemonTopic | None:
     if parts is None or parts[3] != DAEMON:
         return None
     return DaemonTopic(parts[2], parts[4])
+
+
+# -- delivery (protocol/SPEC.md section 3.5): six levels, so the '+/+' filters never match them --
+CONFIRMED = "confirmed"
+REPLAY = "replay"
+Delivery = Literal["confirmed", "replay"]
+
+
+class DeliveryTopic(NamedTuple):
+    session: str
+    dial: str
+    kind: Delivery
+    recorder: str
+
+
+def confirmed_topic(session: str, dial: str, recorder: str) -> str:
+    """Where a recorder keeps (retained) how far it holds each of the dial's journals."""
+    return f"{PREFIX}/{session}/{dial}/{CONFIRMED}/{recorder}"
+
+
+def replay_topic(session: str, dial: str, recorder: str) -> str:
+    """Where a recorder asks the daemon for a range of a dial's journal again."""
+    return f"{PREFIX}/{session}/{dial}/{REPLAY}/{recorder}"
+
+
+def delivery_subscriptions(session: str) -> tuple[str, str]:
+    """What a daemon reads for the dials of a session: confirmations and replay requests."""
+    return f"{PREFIX}/{session}/+/{CONFIRMED}/+", f"{PREFIX}/{session}/+/{REPLAY}/+"
+
+
+def parse_delivery_topic(topic: str) -> DeliveryTopic | None:
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != PREFIX:
+        return None
+    if parts[4] == CONFIRMED:
+        return DeliveryTopic(parts[2], parts[3], "confirmed", parts[5])
+    if parts[4] == REPLAY:
+        return DeliveryTopic(parts[2], parts[3], "replay", parts[5])
+    return None

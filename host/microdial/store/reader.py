@@ -164,7 +164,7 @@ def read_sample_columns(path: Path, types: dict[str, pa.DataType], required: Seq
     """The columns `types` of a samples file, in file order; a RecordingError if they cannot be
     read as those types or a `required` column has an empty cell."""
     header = _header(path) or []
-    missing = [name for name in SAMPLE_COLUMNS if name not in header]
+    missing = [name for name in SAMPLE_COLUMNS if name not in header and name != "boot"]
     if missing:
         raise RecordingError(f"{path} lacks columns {', '.join(missing)}: not a microdial samples file")
     try:
@@ -208,8 +208,11 @@ def _validated(
     header = _header(path)
     if header is None:
         return
-    if tuple(header) != columns:
+    found = tuple(header)
+    # Sample files written before the boot column read as they were.
+    if found not in (columns, columns[:-1]) or (found != columns and columns[-1] != "boot"):
         raise RecordingError(f"{path}: unexpected header {','.join(header)}")
+    columns = found
     # Every cell as text, so pydantic parses the numbers as it parses the payloads they came from;
     # batch by batch, so a long file is never all in memory as Python objects.
     parse = pacsv.ParseOptions(newlines_in_values=True)
@@ -243,7 +246,12 @@ def _header(path: Path) -> list[str] | None:
 def _convert(types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
     # The writer writes None as an empty cell.
     return pacsv.ConvertOptions(
-        column_types=types, null_values=[""], strings_can_be_null=True, include_columns=list(types)
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=True,
+        include_columns=list(types),
+        # Sample files written before the boot column: it reads as nulls.
+        include_missing_columns=True,
     )
 
 

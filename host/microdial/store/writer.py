@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _REBUILD_COLUMNS: dict[str, pa.DataType] = {
     "seq": pa.int64(),
     "host_time": pa.float64(),
+    "boot": pa.string(),
     "playback": pa.string(),
     "sync_uncertainty": pa.float64(),
 }
@@ -128,8 +129,9 @@ class DialRecord:
         self.dial = dial
         self.meta = meta
         self._window = window
-        self._recent: dict[int, float] = {}
-        self._order: deque[int] = deque()
+        # A sample's identity (sample_identity) -> seen; the window bounds it.
+        self._recent: set[Identity] = set()
+        self._order: deque[Identity] = deque()
         self._playback: str | None = None
         # Plain counters on the hot path, gaps by the daemon's own rule; copied into meta by
         # update_meta().
@@ -152,11 +154,14 @@ class DialRecord:
         table = read_sample_columns(path, _REBUILD_COLUMNS, ("seq", "host_time"))
         hosts: list[float] = table.column("host_time").to_pylist()
         uncertainties: list[float | None] = table.column("sync_uncertainty").to_pylist()
-        for seq, host_time, uncertainty in zip(
-            table.column("seq").to_pylist(), hosts, uncertainties, strict=True
+        boots: list[str | None] = (
+            table.column("boot").to_pylist() if "boot" in table.column_names else [None] * len(hosts)
+        )
+        for seq, host_time, boot, uncertainty in zip(
+            table.column("seq").to_pylist(), hosts, boots, uncertainties, strict=True
         ):
             self._seq.observe(seq)
-            self._remember(seq, host_time)
+            self._remember(_identity(boot, seq, host_time))
             if uncertainty is not None:
                 self._count_uncertainty(uncertainty)
         if hosts:
@@ -179,7 +184,7 @@ class DialRecord:
         events: list[RecordedEvent] = []
         rows: list[list[object]] = []
         for sample in samples:
-            if self._recent.get(sample.seq) == sample.host_time:
+            if _identity(sample.boot, sample.seq, sample.host_time) in self._recent:
                 self.meta.duplicates_dropped += 1
                 continue
             events.extend(self._observe(sample))
@@ -203,7 +208,7 @@ class DialRecord:
             events.append(
                 self._event(sample, kind, "" if sample.media_time is None else f"{sample.media_time}")
             )
-        self._remember(sample.seq, sample.host_time)
+        self._remember(_identity(sample.boot, sample.seq, sample.host_time))
         if self._first is None:
             self._first = sample.host_time
         self._last = sample.host_time
@@ -217,12 +222,12 @@ class DialRecord:
         if self._uncertainty_max is None or uncertainty > self._uncertainty_max:
             self._uncertainty_max = uncertainty
 
-    def _remember(self, seq: int, host_time: float) -> None:
-        if seq not in self._recent:
-            self._order.append(seq)
+    def _remember(self, identity: Identity) -> None:
+        if identity not in self._recent:
+            self._order.append(identity)
+            self._recent.add(identity)
             if len(self._order) > self._window:
-                del self._recent[self._order.popleft()]
-        self._recent[seq] = host_time
+                self._recent.discard(self._order.popleft())
 
     def _event(self, sample: Sample, kind: str, detail: str) -> RecordedEvent:
         return RecordedEvent(
@@ -237,6 +242,15 @@ class DialRecord:
             device_time=sample.device_time,
             media_time=sample.media_time,
         )
+
+
+Identity = tuple[str, int] | tuple[int, float]
+
+
+def _identity(boot: str | None, seq: int, host_time: float) -> Identity:
+    """A sample of a dial is (boot, seq); a protocol 1 dial has no boot: (seq, host_time), since
+    its seq restarts at every boot and a redelivery is the same payload byte for byte."""
+    return (boot, seq) if boot is not None else (seq, host_time)
 
 
 def _event_key(event: RecordedEvent) -> tuple[str | None, str, float, float | None, str]:
@@ -264,6 +278,10 @@ class SessionRecord:
         }
         self.dials: dict[str, DialRecord] = {}
         self.meta_changed = True
+        # dial -> journal id -> every record below it written (protocol/SPEC.md 3.5); kept in
+        # session.json so a restarted recorder confirms and asks from where it stood.
+        extra = self.meta.model_extra or {}
+        self.positions: dict[str, dict[str, int]] = dict(extra.get("delivery") or {})
 
     def dial(self, dial: str, role: str) -> DialRecord:
         record = self.dials.get(dial)
@@ -341,6 +359,7 @@ class SessionRecord:
         if self.meta_changed:
             for record in self.dials.values():
                 record.update_meta()
+            setattr(self.meta, "delivery", self.positions)  # noqa: B010 - an extra field of session.json
             self.meta.save(self.folder)
             self.meta_changed = False
 

@@ -1,0 +1,5 @@
+"""Mosquitto started from a configuration file, as in tests/broker."""
+
+from tests.broker.conftest import port, start_broker
+
+__all__ = ["port", "start_broker"]
