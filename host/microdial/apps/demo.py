@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +33,8 @@ from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.topics import parse_topic, subscription
 from microdial.recorder import RecorderSettings, record
+from microdial.shutdown import catch_stop_signals
+from microdial.shutdown import run as run_on_loop
 from microdial.sim.rater import RandomRater
 from microdial.sim.runner import SimulatedDial
 from microdial.store.format import samples_file
@@ -58,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(demo(OPTIONS.load(args)))
+    return run_on_loop(demo(OPTIONS.load(args)))
 
 
 @contextlib.contextmanager
@@ -79,11 +80,9 @@ def simulated_dials(seed: int, rate_hz: int) -> Iterator[list[SimulatedDial]]:
 async def demo(settings: DemoSettings, out: TextIO = sys.stdout) -> int:
     session = settings.session or dt.datetime.now().strftime("DEMO-%Y%m%d-%H%M%S")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    catch_stop_signals(stop.set)
     if settings.duration is not None:
-        loop.call_later(settings.duration, stop.set)
+        asyncio.get_running_loop().call_later(settings.duration, stop.set)
 
     async with broker_for(settings.broker) as address:
         print(f"microdial demo: session {session}, broker {address.url}", file=out)

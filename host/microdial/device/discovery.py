@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from microdial.device.transports.base import Receiver, Transport
-from microdial.device.transports.serial import SerialTransport, data_ports
+from microdial.device.transports.serial import IoMode, SerialTransport, data_ports
 from microdial.errors import ConfigError, TransportError
 
 TransportFactory = Callable[[], Transport]
@@ -22,13 +22,16 @@ class PortDiscovery:
     - comma-separated paths: exactly those, even while missing (their runners wait for them).
     """
 
-    def __init__(self, spec: str, transport: Literal["serial", "hid"] = "serial") -> None:
+    def __init__(
+        self, spec: str, transport: Literal["serial", "hid"] = "serial", io: IoMode = "auto"
+    ) -> None:
         if transport == "hid" and spec != "auto":
             raise ConfigError(
                 "with --transport hid, give --port auto: HID dials are found by their usage page"
             )
         self.spec = spec
         self.transport = transport
+        self.io = io
         self._auto_paths: dict[str, str] = {}
 
     def scan(self) -> dict[str, TransportFactory]:
@@ -40,7 +43,7 @@ class PortDiscovery:
         for part in (p.strip() for p in self.spec.split(",") if p.strip()):
             paths = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
             for path in paths:
-                found[path] = _serial_factory(path)
+                found[path] = _serial_factory(path, self.io)
         return found
 
     def _scan_auto(self) -> dict[str, TransportFactory]:
@@ -55,13 +58,13 @@ class PortDiscovery:
     def _follow(self, key: str) -> TransportFactory:
         def open_current() -> Transport:
             path = data_ports().get(key)
-            return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path)
+            return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path, self.io)
 
         return open_current
 
 
-def _serial_factory(path: str) -> TransportFactory:
-    return lambda: SerialTransport(path)
+def _serial_factory(path: str, io: IoMode) -> TransportFactory:
+    return lambda: SerialTransport(path, io)
 
 
 def _hid_factory(path: bytes) -> TransportFactory:

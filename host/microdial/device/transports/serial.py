@@ -1,17 +1,47 @@
-"""USB CDC serial (and pseudo-terminals): the dial's data port, read without blocking the event loop."""
+"""USB CDC serial (and pseudo-terminals): the dial's data port, read without blocking the event loop.
+
+Two ways to read, the same push to the receiver (`--io`):
+- selector: the loop watches the port's file descriptor (add_reader) and reads what is there;
+  Linux's default, no thread;
+- thread: a thread waits in pyserial's blocking read (device/transports/pump.py); the default on
+  Windows, whose Proactor loop has no add_reader, and macOS, whose kqueue does not work with ttys.
+  `auto` also takes it on any loop that raises NotImplementedError for add_reader.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import os
+import sys
 from pathlib import Path
+from typing import Literal
 
 import serial
 import serial.tools.list_ports
 
 from microdial.device.transports.base import Receiver, Transport
+from microdial.device.transports.pump import ReaderThread
 from microdial.errors import TransportError
+
+IoMode = Literal["auto", "thread", "selector"]
+
+#: How long the reader thread's blocking read waits before looking whether it should stop; close()
+#: interrupts it sooner (cancel_read), so this only bounds a missed interrupt.
+READ_TIMEOUT_S = 0.5
+
+
+def platform_io() -> Literal["thread", "selector"]:
+    """What `--io auto` reads with on this operating system."""
+    return "thread" if sys.platform in ("win32", "darwin") else "selector"
+
+
+def port_exists(path: str) -> bool:
+    """Whether a serial port is there now: a device file on POSIX, a listed port (COMn) on Windows."""
+    if os.name == "nt":
+        return any(port.device == path for port in serial.tools.list_ports.comports())
+    return Path(path).exists()
+
 
 # CircuitPython names its second CDC interface so; the console's is "CircuitPython CDC control".
 DATA_INTERFACE = "CircuitPython CDC2"
@@ -35,13 +65,16 @@ def find_data_ports() -> list[str]:
 
 
 class SerialTransport(Transport):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, io: IoMode = "auto") -> None:
         self.location = path
+        self.io = io
         self._port: serial.Serial | None = None
         self._fd = -1
+        self._watching = False
+        self._reader: ReaderThread | None = None
 
     async def open(self, receiver: Receiver) -> None:
-        if not Path(self.location).exists():
+        if not port_exists(self.location):
             raise TransportError(f"no serial port {self.location}: is the dial plugged in?")
         try:
             port = serial.Serial()
@@ -56,8 +89,38 @@ class SerialTransport(Transport):
                 hint = " (add yourself to the 'dialout' group and log in again)"
             raise TransportError(f"cannot open {self.location}: {err}{hint}") from None
         self._port = port
-        self._fd = port.fileno()
-        asyncio.get_running_loop().add_reader(self._fd, self._on_readable, receiver)
+        mode = platform_io() if self.io == "auto" else self.io
+        if mode == "selector":
+            fd = port.fileno()
+            try:
+                asyncio.get_running_loop().add_reader(fd, self._on_readable, receiver)
+            except NotImplementedError:
+                if self.io == "selector":
+                    await self.close()
+                    raise TransportError(
+                        "--io selector needs an event loop that watches file descriptors; this one does not (use --io thread)"
+                    ) from None
+            else:
+                self._fd, self._watching = fd, True
+                return
+        port.timeout = READ_TIMEOUT_S
+        self._reader = ReaderThread(f"serial-{self.location}", self._blocking_read, self._went_away)
+        self._reader.start(receiver)
+
+    def _blocking_read(self) -> bytes:
+        """What came within READ_TIMEOUT_S: the first byte as soon as it is there, then whatever followed it."""
+        port = self._port
+        if port is None:
+            return b""
+        data: bytes = port.read(1)
+        if data:
+            waiting = port.in_waiting
+            if waiting:
+                data += port.read(waiting)
+        return data
+
+    def _went_away(self, err: Exception) -> TransportError:
+        return TransportError(f"{self.location} went away: {err}")
 
     def _on_readable(self, receiver: Receiver) -> None:
         try:
@@ -78,12 +141,16 @@ class SerialTransport(Transport):
         receiver.data_received(data)
 
     def _stop_reading(self) -> None:
-        if self._fd >= 0:
+        if self._watching:
+            self._watching = False
             asyncio.get_running_loop().remove_reader(self._fd)
 
     async def write(self, data: bytes) -> None:
         if self._port is None:
             raise TransportError(f"{self.location} is not open")
+        if self._reader is not None:
+            self._write_portable(self._port, data)
+            return
         try:
             written = os.write(self._fd, data)
         except BlockingIOError:
@@ -96,9 +163,25 @@ class SerialTransport(Transport):
             # Host→device traffic is a few short commands; a full buffer means the device is not reading.
             raise TransportError(f"{self.location} is not accepting commands (output buffer full)")
 
+    def _write_portable(self, port: serial.Serial, data: bytes) -> None:
+        """Through pyserial (write_timeout 0: what fits, never waiting), where there is no descriptor to write."""
+        try:
+            written = port.write(data) or 0
+        except serial.SerialTimeoutException:
+            written = 0
+        except serial.SerialException as err:
+            raise TransportError(f"cannot write to {self.location} (went away?): {err}") from None
+        if written != len(data):
+            raise TransportError(f"{self.location} is not accepting commands (output buffer full)")
+
     async def close(self) -> None:
         if self._port is None:
             return
+        port = self._port
+        if self._reader is not None:
+            # The thread must have left port.read() before the port is closed under it.
+            await self._reader.stop(interrupt=port.cancel_read)
+            self._reader = None
         self._stop_reading()
-        port, self._port, self._fd = self._port, None, -1
+        self._port, self._fd = None, -1
         port.close()
