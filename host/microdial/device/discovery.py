@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from microdial.device.transports.base import Receiver, Transport
-from microdial.device.transports.serial import IoMode, SerialTransport, data_ports
+from microdial.device.transports.serial import IoMode, SerialTransport
+from microdial.device.transports.serial_ports import DataPorts
 from microdial.errors import ConfigError, TransportError
 
 TransportFactory = Callable[[], Transport]
@@ -16,14 +17,19 @@ TransportFactory = Callable[[], Transport]
 class PortDiscovery:
     """Turns the --port setting into the dial connections present now, called again to follow hot-plug.
 
-    - `auto`: every CircuitPython data port, keyed by its USB serial number, so a dial that comes
-      back under another /dev/ttyACM name is the same connection;
+    - `auto`: every CircuitPython data port (transports/serial_ports.py: USB ids, then the IDENT
+      handshake), keyed by its USB serial number, so a dial that comes back under another
+      /dev/ttyACM or COM name is the same connection;
     - a glob such as `/tmp/dials/*`: every matching path (simulated dials with --link);
     - comma-separated paths: exactly those, even while missing (their runners wait for them).
     """
 
     def __init__(
-        self, spec: str, transport: Literal["serial", "hid"] = "serial", io: IoMode = "auto"
+        self,
+        spec: str,
+        transport: Literal["serial", "hid"] = "serial",
+        io: IoMode = "auto",
+        data_ports: DataPorts | None = None,
     ) -> None:
         if transport == "hid" and spec != "auto":
             raise ConfigError(
@@ -33,6 +39,7 @@ class PortDiscovery:
         self.transport = transport
         self.io = io
         self._auto_paths: dict[str, str] = {}
+        self.data_ports = data_ports or DataPorts()
 
     def scan(self) -> dict[str, TransportFactory]:
         if self.transport == "hid":
@@ -47,7 +54,12 @@ class PortDiscovery:
         return found
 
     def _scan_auto(self) -> dict[str, TransportFactory]:
-        self._auto_paths.update(data_ports())
+        if not self._auto_paths:
+            # The first look waits for the handshakes it starts (a second or so, before any dial
+            # runs), so a command that starts with its dials plugged in finds them at once.
+            self.data_ports.scan()
+            self.data_ports.wait()
+        self._auto_paths.update(self.data_ports.scan())
         return {key: self._follow(key) for key in self._auto_paths}
 
     def _scan_hid(self) -> dict[str, TransportFactory]:
@@ -57,7 +69,7 @@ class PortDiscovery:
 
     def _follow(self, key: str) -> TransportFactory:
         def open_current() -> Transport:
-            path = data_ports().get(key)
+            path = self.data_ports.scan().get(key)
             return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path, self.io)
 
         return open_current

@@ -22,6 +22,7 @@ import serial.tools.list_ports
 
 from microdial.device.transports.base import Receiver, Transport
 from microdial.device.transports.pump import ReaderThread
+from microdial.device.transports.serial_ports import data_ports
 from microdial.errors import TransportError
 
 IoMode = Literal["auto", "thread", "selector"]
@@ -41,22 +42,6 @@ def port_exists(path: str) -> bool:
     if os.name == "nt":
         return any(port.device == path for port in serial.tools.list_ports.comports())
     return Path(path).exists()
-
-
-# CircuitPython names its second CDC interface so; the console's is "CircuitPython CDC control".
-DATA_INTERFACE = "CircuitPython CDC2"
-
-
-def data_ports() -> dict[str, str]:
-    """Every connected CircuitPython data port: its USB serial number (else its path) → its device path.
-
-    ttyACM numbers follow plug order, not the dial; the serial number follows the dial.
-    """
-    return {
-        port.serial_number or port.device: port.device
-        for port in serial.tools.list_ports.comports()
-        if DATA_INTERFACE in (port.interface or "")
-    }
 
 
 def find_data_ports() -> list[str]:
