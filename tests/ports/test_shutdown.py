@@ -116,3 +116,24 @@ def test_ctrl_c_to_a_daemon_on_a_windows_like_loop_delivers_every_sample(
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(20)
+
+
+def test_ctrl_c_ends_a_run_until_signalled_command_on_a_windows_like_loop(
+    mosquitto: MosquittoProcess, session_code: str, tmp_path: Path
+) -> None:
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "tests.ports.windows_like", "record", "--broker", mosquitto.url,
+         "--out", str(tmp_path), "--session", session_code],
+        env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2.0)
+        assert recorder.poll() is None, recorder.communicate()
+        recorder.send_signal(signal.SIGINT)
+        _, err = recorder.communicate(timeout=15)
+        assert recorder.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.wait()
