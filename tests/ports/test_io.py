@@ -123,3 +123,19 @@ def test_config_file_is_also_looked_for_in_the_platforms_settings_folder(
     assert config_file(None) == user
     (tmp_path / "microdial.toml").write_text("[daemon]\n")
     assert config_file(None) == Path("microdial.toml")  # the folder's own file still comes first
+
+
+def test_pyserials_portable_read_takes_the_first_byte_then_the_rest() -> None:
+    # The read Windows' reader thread does (POSIX waits in select() instead), here on a real pty.
+    import serial
+
+    from microdial.device.transports.serial import read_available
+
+    with pty() as (master, path):
+        port = serial.Serial(path, timeout=0.2)
+        try:
+            assert read_available(port) == b""  # the timeout passed with nothing
+            os.write(master, b"$S,1,2,3*ABCD\r\n")
+            assert read_available(port) == b"$S,1,2,3*ABCD\r\n"
+        finally:
+            port.close()

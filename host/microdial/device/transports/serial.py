@@ -3,8 +3,9 @@
 Two ways to read, the same push to the receiver (`--io`):
 - selector: the loop watches the port's file descriptor (add_reader) and reads what is there;
   Linux's default, no thread;
-- thread: a thread waits in pyserial's blocking read (device/transports/pump.py); the default on
-  Windows, whose Proactor loop has no add_reader, and macOS, whose kqueue does not work with ttys.
+- thread: a thread per port waits for input (device/transports/pump.py): in pyserial's blocking
+  read on Windows, in select() (which, unlike kqueue, works with ttys) on POSIX; the default on
+  Windows, whose event loops cannot watch a COM port, and macOS, whose kqueue does not work with ttys.
   `auto` also takes it on any loop that raises NotImplementedError for add_reader.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import select
 import sys
 from pathlib import Path
 from typing import Literal
@@ -44,6 +46,17 @@ def port_exists(path: str) -> bool:
     return Path(path).exists()
 
 
+def read_available(port: serial.Serial) -> bytes:
+    """pyserial's portable blocking read (Windows): the first byte as soon as it is there (or b""
+    after the port's timeout), then whatever followed it."""
+    data: bytes = port.read(1)
+    if data:
+        waiting = port.in_waiting
+        if waiting:
+            data += port.read(waiting)
+    return data
+
+
 def find_data_ports() -> list[str]:
     """Device paths of every connected CircuitPython data port."""
     return sorted(data_ports().values())
@@ -57,6 +70,7 @@ class SerialTransport(Transport):
         self._fd = -1
         self._watching = False
         self._reader: ReaderThread | None = None
+        self._abort: tuple[int, int] | None = None  # wakes the POSIX reader thread at close
 
     async def open(self, receiver: Receiver) -> None:
         if not port_exists(self.location):
@@ -89,20 +103,37 @@ class SerialTransport(Transport):
                 self._fd, self._watching = fd, True
                 return
         port.timeout = READ_TIMEOUT_S
+        if os.name == "posix":
+            self._abort = os.pipe()
         self._reader = ReaderThread(f"serial-{self.location}", self._blocking_read, self._went_away)
         self._reader.start(receiver)
 
     def _blocking_read(self) -> bytes:
-        """What came within READ_TIMEOUT_S: the first byte as soon as it is there, then whatever followed it."""
+        """In the reader thread: what came within READ_TIMEOUT_S."""
         port = self._port
         if port is None:
             return b""
-        data: bytes = port.read(1)
-        if data:
-            waiting = port.in_waiting
-            if waiting:
-                data += port.read(waiting)
+        if self._abort is None:
+            return read_available(port)
+        # POSIX (macOS, or forced on Linux): wait on the descriptor and take all there is, one
+        # wake-up and two system calls; pyserial's read(1) + read(rest) cost twice the latency.
+        abort = self._abort[0]
+        ready, _, _ = select.select([port.fileno(), abort], [], [], READ_TIMEOUT_S)
+        if abort in ready or not ready:
+            return b""
+        try:
+            data = os.read(port.fileno(), 65536)
+        except BlockingIOError:
+            return b""  # pyserial opens the port non-blocking; readable can turn out empty
+        if not data:
+            raise OSError(errno.EIO, "end of file")
         return data
+
+    def _interrupt_read(self) -> None:
+        if self._abort is not None:
+            os.write(self._abort[1], b"x")
+        elif self._port is not None:
+            self._port.cancel_read()
 
     def _went_away(self, err: Exception) -> TransportError:
         return TransportError(f"{self.location} went away: {err}")
@@ -165,8 +196,12 @@ class SerialTransport(Transport):
         port = self._port
         if self._reader is not None:
             # The thread must have left port.read() before the port is closed under it.
-            await self._reader.stop(interrupt=port.cancel_read)
+            await self._reader.stop(interrupt=self._interrupt_read)
             self._reader = None
+            if self._abort is not None:
+                for fd in self._abort:
+                    os.close(fd)
+                self._abort = None
         self._stop_reading()
         self._port, self._fd = None, -1
         port.close()
