@@ -11,7 +11,11 @@ changes, so a machine that gets busier or quieter during the run shifts floor an
 alike instead of skewing the ratio (a floor measured first and microdial after it varied from
 0.63 to 0.99 ms between runs on one machine).
 
-    python benchmarks/bench_latency.py [--changes 400] [--interval 0.05] [--block 25]
+With --io thread selector (issue 19), one microdial pipeline per reading mode runs in the same
+rotation: the reader thread Windows and macOS use against Linux's selector path, on one machine
+at one time.
+
+    python benchmarks/bench_latency.py [--changes 400] [--interval 0.05] [--block 25] [--io selector thread]
 """
 
 from __future__ import annotations
@@ -47,10 +51,10 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 class Microdial:
     """The simulated dial on a pty, read by a `microdial daemon` process."""
 
-    name = "microdial sim→daemon→broker"
-    topic = f"microdial/v1/{SESSION}/+/samples"
-
-    def __init__(self, broker: MosquittoProcess) -> None:
+    def __init__(self, broker: MosquittoProcess, io: str = "auto") -> None:
+        self.name = "microdial sim→daemon→broker" + ("" if io == "auto" else f" (--io {io})")
+        self.session = SESSION + ("" if io == "auto" else io.upper())
+        self.topic = f"microdial/v1/{self.session}/+/samples"
         self.written: dict[int, float] = {}
         self.latencies: list[float] = []
         self._armed = False
@@ -61,7 +65,7 @@ class Microdial:
         self.daemon = subprocess.Popen(
             [
                 *(sys.executable, "-m", "microdial", "daemon", "--port", path, "--broker", broker.url),
-                *("--session", SESSION, "--rater", "client", "--no-status"),
+                *("--session", self.session, "--rater", "client", "--no-status", "--io", io),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -149,22 +153,32 @@ async def main() -> None:
     parser.add_argument("--changes", type=int, default=400, help="per pipeline")
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--block", type=int, default=25, help="changes in a row on one pipeline")
+    parser.add_argument(
+        "--io",
+        nargs="+",
+        choices=["auto", "selector", "thread"],
+        default=["auto"],
+        help="one pipeline per mode",
+    )
     args = parser.parse_args()
     with MosquittoProcess(persistence=False) as broker, contextlib.ExitStack() as stack:
-        ours = Microdial(broker)
-        stack.callback(ours.close)
+        mine = [Microdial(broker, io) for io in args.io]
+        for pipeline in mine:
+            stack.callback(pipeline.close)
         floor1, floor0 = Floor(broker, qos=1), Floor(broker, qos=0)
         stack.callback(floor1.close)
         stack.callback(floor0.close)
-        by_topic = {floor1.topic: floor1, floor0.topic: floor0}
+        by_topic: dict[str, Microdial | Floor] = {floor1.topic: floor1, floor0.topic: floor0}
+        by_session = {pipeline.session: pipeline for pipeline in mine}
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-            await client.subscribe(ours.topic, qos=1)
+            for pipeline in mine:
+                await client.subscribe(pipeline.topic, qos=1)
             await client.subscribe(floor1.topic, qos=1)
             await client.subscribe(floor0.topic, qos=0)
 
             async def drive() -> None:
                 await asyncio.sleep(3.0)  # daemon up and synced, publishers connected
-                for pipeline in turns([ours, floor1, floor0], -(-args.changes // args.block)):
+                for pipeline in turns([*mine, floor1, floor0], -(-args.changes // args.block)):
                     for _ in range(args.block):
                         pipeline.change()
                         await asyncio.sleep(args.interval)
@@ -178,14 +192,21 @@ async def main() -> None:
                     now = time.monotonic()
                     assert isinstance(message.payload, bytes)
                     topic = str(message.topic)
-                    by_topic.get(topic, ours).received(message.payload, now)
+                    target = by_topic.get(topic) or by_session[topic.split("/")[2]]
+                    target.received(message.payload, now)
             await driving
-    for pipeline in (floor1, floor0, ours):
+    for pipeline in (floor1, floor0, *mine):
         p50, p99 = percentiles(pipeline.latencies)
-        print(f"{pipeline.name:33s} n={len(pipeline.latencies)} p50={p50:.3f} ms p99={p99:.3f} ms")
+        print(f"{pipeline.name:45s} n={len(pipeline.latencies)} p50={p50:.3f} ms p99={p99:.3f} ms")
     f50, f99 = percentiles(floor1.latencies)
-    m50, m99 = percentiles(ours.latencies)
-    print(f"ratio to the QoS 1 floor: p50 {m50 / f50:.2f}x  p99 {m99 / f99:.2f}x  (target p50 <= 1.2x)")
+    for pipeline in mine:
+        m50, m99 = percentiles(pipeline.latencies)
+        print(
+            f"{pipeline.name}: ratio to the QoS 1 floor p50 {m50 / f50:.2f}x  p99 {m99 / f99:.2f}x  (target p50 <= 1.2x)"
+        )
+    if len(mine) == 2:
+        (a50, _), (b50, _) = (percentiles(pipeline.latencies) for pipeline in mine)
+        print(f"p50 of {mine[1].name} over {mine[0].name}: {b50 / a50:.3f} (target within 10 %)")
 
 
 if __name__ == "__main__":

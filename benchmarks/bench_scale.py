@@ -135,7 +135,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, float]:
+async def run_case(dials: int, seconds: float, rate_hz: float, io: str = "auto") -> dict[str, float]:
     # $SYS every second: the broker counts the daemon's connections itself.
     broker_config = ["allow_anonymous true", "sys_interval 1"]
     with (
@@ -151,7 +151,7 @@ async def run_case(dials: int, seconds: float, rate_hz: float) -> dict[str, floa
         )
         await asyncio.sleep(0.5)
         profile = ["-m", "cProfile", "-o", os.environ["PROFILE"]] if os.environ.get("PROFILE") else []
-        daemon = start_daemon(link_dir, broker, "SCALE", profile=profile)
+        daemon = start_daemon(link_dir, broker, "SCALE", profile=profile, extra=("--io", io))
         seqs: dict[str, list[int]] = {}
         messages = 0
         connected: list[int] = []
@@ -306,10 +306,10 @@ async def main(args: argparse.Namespace) -> None:
                 flush=True,
             )
         return
-    for dials in args.dials:
-        result = await run_case(dials, args.seconds, args.rate)
+    for dials, io in ((dials, io) for dials in args.dials for io in args.io):
+        result = await run_case(dials, args.seconds, args.rate, io)
         print(
-            f"{result['dials']:3d} dials × {args.rate:.0f} Hz: {result['rate']:8.0f} samples/s through the daemon "
+            f"{result['dials']:3d} dials × {args.rate:.0f} Hz, --io {io}: {result['rate']:8.0f} samples/s through the daemon "
             f"({result['per_message']:.1f} per message), daemon CPU {result['cpu']:5.1f} % of one core, lost {result['lost']}, duplicates {result['duplicates']}, "
             f"out of order {result['out_of_order']} (of {result['sent']} sent); the daemon waited for input "
             f"{result['waits']:.0f} times/s ({args.rate:.0f}/s or more: not saturated); daemon CPU per sample / "
@@ -328,4 +328,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", "--duration", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--outage", type=float, default=0.0, help="stop the broker this many seconds mid-run")
+    parser.add_argument(
+        "--io",
+        nargs="+",
+        choices=["auto", "selector", "thread"],
+        default=["auto"],
+        help="the daemon's --io; one run each",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -4,7 +4,8 @@ Each command's options are declared once, as the fields of its pydantic-settings
 Options(model, section).add_to(parser) makes one flag per field (name → --kebab-case, help from
 the description with the default), .load(args) fills the model from those flags, the environment
 (MICRODIAL_<SECTION>_<FIELD>, e.g. MICRODIAL_DAEMON_BROKER) and the TOML file, which is --config
-PATH, else $MICRODIAL_CONFIG, else ./microdial.toml if present, with one table per app ([daemon]...).
+PATH, else $MICRODIAL_CONFIG, else ./microdial.toml if present, else microdial.toml in the OS's
+folder for a user's settings (platformdirs), with one table per app ([daemon]...).
 
 A field's json_schema_extra tunes its flag: {"flag": False} keeps it out of the command line
 (tables, secrets that `ps` would show), {"flag": "--name"} and {"metavar": "..."} respell it,
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
+import platformdirs
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -44,7 +46,11 @@ def config_file(explicit: Path | None) -> Path | None:
     if from_env:
         return config_file(Path(from_env))
     default = Path(DEFAULT_CONFIG_FILE)
-    return default if default.is_file() else None
+    if default.is_file():
+        return default
+    # The OS's place for a user's settings: %LOCALAPPDATA%\\microdial, ~/Library/Application Support/microdial, ~/.config/microdial.
+    user = platformdirs.user_config_path("microdial", appauthor=False) / DEFAULT_CONFIG_FILE
+    return user if user.is_file() else None
 
 
 def _table(path: Path | None, section: str) -> dict[str, Any]:

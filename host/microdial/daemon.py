@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,12 +13,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
+import platformdirs
 from pydantic import Field
 
 from microdial.device.discovery import PortDiscovery
 from microdial.device.roles import DialEntry, RoleMap
 from microdial.device.runner import DialRunner, RunnerOptions
 from microdial.device.stamp import DialKey
+from microdial.device.transports.serial import IoMode, port_exists
 from microdial.errors import TransportError
 from microdial.model import Code
 from microdial.mqtt.address import BrokerSettings, reachable
@@ -29,6 +30,7 @@ from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.spool import Spool, SpoolError
 from microdial.players import open_player
 from microdial.players.base import PlayerClock
+from microdial.shutdown import catch_stop_signals
 from microdial.sinks.base import Sink
 from microdial.statusline import StatusLine
 
@@ -46,6 +48,10 @@ class DaemonSettings(BrokerSettings):
         description="the dials' data ports: auto, a path, a glob like '/tmp/dials/*', or comma-separated paths",
     )
     transport: Literal["serial", "hid"] = Field("serial", description="how dials are connected")
+    io: IoMode = Field(
+        "auto",
+        description="how serial ports are read: thread (a reader thread per dial, the default on Windows and macOS), selector (the event loop watches the port, the default elsewhere), auto",
+    )
     session: Code | None = Field(None, description="session code (no personal names); required")
     rater: Code | None = Field(
         None, description="rater role of a dial the config's [daemon.dials] table does not name"
@@ -125,14 +131,20 @@ def check_ports(spec: str) -> None:
     if spec == "auto" or any(ch in spec for ch in "*?["):
         return
     for path in (p.strip() for p in spec.split(",") if p.strip()):
-        if not Path(path).exists():
+        if not port_exists(path):
             raise TransportError(
                 f"no serial port {path}: plug in the dial, or give its data port with --port"
             )
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "microdial"
+    """Where this OS keeps an application's state (platformdirs: %LOCALAPPDATA%\\microdial on Windows,
+    ~/Library/Application Support/microdial on macOS, $XDG_STATE_HOME/microdial on Linux); the
+    folder of earlier versions (~/.local/state/microdial) while it exists, so its spool is not left behind."""
+    old = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "microdial"
+    if old.is_dir():
+        return old
+    return platformdirs.user_state_path("microdial", appauthor=False)
 
 
 @asynccontextmanager
@@ -307,12 +319,10 @@ async def _main(settings: DaemonSettings, show_status: bool) -> int:
             address.url,
         )
     assert settings.session is not None
-    discovery = PortDiscovery(settings.port, settings.transport)
+    discovery = PortDiscovery(settings.port, settings.transport, settings.io)
     runners: list[DialRunner] = []
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    catch_stop_signals(stop.set)
     log.info(
         "daemon: session %s, ports %s, broker %s, player %s",
         settings.session,

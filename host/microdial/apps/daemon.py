@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 
 from microdial.config import Options
 from microdial.daemon import DaemonSettings, _main
 from microdial.errors import ConfigError
+from microdial.shutdown import run as run_on_loop
 
 OPTIONS = Options(DaemonSettings, "daemon")
 
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     show_status = args.status if args.status is not None else sys.stderr.isatty()
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_main(settings, show_status))
+        return run_on_loop(_main(settings, show_status))
     return 130

@@ -1,7 +1,8 @@
 """`microdial demo`: two simulated dials (client and therapist) → daemon → MQTT → recorder, live in the terminal.
 
 Everything runs for real: the dials are the firmware itself on pseudo-terminals, the
-daemon reads them like USB ports, samples cross a real MQTT broker (the configured
+daemon reads them like USB ports (where there are no ptys, as on Windows, or with --loopback,
+the firmware's port is wired to the daemon in-process: device/transports/loopback.py), samples cross a real MQTT broker (the configured
 one, else an embedded Mosquitto or amqtt) and the recorder writes the session folder.
 """
 
@@ -11,7 +12,8 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import signal
+import functools
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +26,9 @@ from pydantic_settings import BaseSettings
 from dialwire import VALUE_MAX, VALUE_MIN
 from microdial.config import Options
 from microdial.daemon import mqtt_sinks, publishing, serve
+from microdial.device.discovery import TransportFactory
 from microdial.device.runner import DialRunner
+from microdial.device.transports.loopback import LoopbackPort, LoopbackTransport
 from microdial.device.transports.serial import SerialTransport
 from microdial.embedded_broker import broker_for
 from microdial.model import Code, parse_samples
@@ -34,6 +38,8 @@ from microdial.mqtt.publisher import MqttPublisher
 from microdial.mqtt.sink import MqttOptions, MqttSink
 from microdial.mqtt.topics import parse_topic, subscription
 from microdial.recorder import RecorderSettings, record
+from microdial.shutdown import catch_stop_signals
+from microdial.shutdown import run as run_on_loop
 from microdial.sim.rater import RandomRater
 from microdial.sim.runner import SimulatedDial
 from microdial.store.format import samples_file
@@ -48,6 +54,10 @@ class DemoSettings(BaseSettings):
     session: Code | None = Field(None, description="session code; none: DEMO-<date>-<time>")
     seed: int = Field(1, description="seed of the simulated raters")
     rate_hz: int = Field(50, ge=1, le=1000, description="samples per second of each simulated dial")
+    loopback: bool | None = Field(
+        None,
+        description="run the simulated dials in-process instead of on pseudo-terminals (default: only where there are none, as on Windows)",
+    )
 
 
 OPTIONS = Options(DemoSettings, "demo")
@@ -58,32 +68,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(demo(OPTIONS.load(args)))
+    return run_on_loop(demo(OPTIONS.load(args)))
+
+
+def has_ptys() -> bool:
+    return hasattr(os, "openpty")
 
 
 @contextlib.contextmanager
-def simulated_dials(seed: int, rate_hz: int) -> Iterator[list[SimulatedDial]]:
-    dials = [
-        SimulatedDial(RandomRater(role, seed=seed + i), rate_hz=rate_hz, seed=seed + i)
-        for i, role in enumerate(ROLES)
-    ]
+def simulated_dials(
+    seed: int, rate_hz: int, loopback: bool = False
+) -> Iterator[list[tuple[SimulatedDial, TransportFactory]]]:
+    """The demo's dials, each with how the daemon opens it: its pty, or its in-process loopback port."""
+    dials: list[tuple[SimulatedDial, TransportFactory]] = []
+    for i, role in enumerate(ROLES):
+        rater = RandomRater(role, seed=seed + i)
+        if loopback:
+            port = LoopbackPort(role)
+            dial = SimulatedDial(rater, rate_hz=rate_hz, seed=seed + i, port=port)
+            dials.append((dial, functools.partial(LoopbackTransport, port)))
+        else:
+            dial = SimulatedDial(rater, rate_hz=rate_hz, seed=seed + i)
+            dials.append((dial, lambda dial=dial: SerialTransport(dial.path or "")))  # type: ignore[misc]
     try:
-        for dial in dials:
+        for dial, _ in dials:
             dial.start()
         yield dials
     finally:
-        for dial in dials:
+        for dial, _ in dials:
             dial.stop()
 
 
 async def demo(settings: DemoSettings, out: TextIO = sys.stdout) -> int:
     session = settings.session or dt.datetime.now().strftime("DEMO-%Y%m%d-%H%M%S")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    catch_stop_signals(stop.set)
     if settings.duration is not None:
-        loop.call_later(settings.duration, stop.set)
+        asyncio.get_running_loop().call_later(settings.duration, stop.set)
 
     async with broker_for(settings.broker) as address:
         print(f"microdial demo: session {session}, broker {address.url}", file=out)
@@ -104,12 +125,13 @@ async def demo(settings: DemoSettings, out: TextIO = sys.stdout) -> int:
                 sinks[key.dial] = sink
                 return sink
 
-            with simulated_dials(settings.seed, settings.rate_hz) as dials:
+            loopback = settings.loopback if settings.loopback is not None else not has_ptys()
+            with simulated_dials(settings.seed, settings.rate_hz, loopback) as dials:
                 runners = [
-                    DialRunner(lambda path=dial.path: SerialTransport(path), session, role, make_sink)  # type: ignore[misc]
-                    for dial, role in zip(dials, ROLES, strict=True)
+                    DialRunner(open_transport, session, role, make_sink)
+                    for (_, open_transport), role in zip(dials, ROLES, strict=True)
                 ]
-                for dial, role in zip(dials, ROLES, strict=True):
+                for (dial, _), role in zip(dials, ROLES, strict=True):
                     print(f"  {role:<10} dial {dial.device_id} on {dial.path}", file=out)
                 view = asyncio.create_task(live_view(address, session, stop, out))
                 await serve(runners, stop)

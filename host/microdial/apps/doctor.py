@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import grp
 import os
-import pwd
 import statistics
 import time
 from collections.abc import Sequence
@@ -241,6 +239,10 @@ def _permission_problem(path: str) -> str | None:
     else:
         os.close(fd)
         return None
+    # Unix groups: a port Windows refuses is in use, not a matter of groups.
+    import grp
+    import pwd
+
     try:
         group = grp.getgrgid(os.stat(path).st_gid).gr_name
     except (KeyError, OSError):

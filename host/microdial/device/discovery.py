@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from microdial.device.transports.base import Receiver, Transport
-from microdial.device.transports.serial import SerialTransport, data_ports
+from microdial.device.transports.serial import IoMode, SerialTransport
+from microdial.device.transports.serial_ports import DataPorts
 from microdial.errors import ConfigError, TransportError
 
 TransportFactory = Callable[[], Transport]
@@ -16,20 +17,29 @@ TransportFactory = Callable[[], Transport]
 class PortDiscovery:
     """Turns the --port setting into the dial connections present now, called again to follow hot-plug.
 
-    - `auto`: every CircuitPython data port, keyed by its USB serial number, so a dial that comes
-      back under another /dev/ttyACM name is the same connection;
+    - `auto`: every CircuitPython data port (transports/serial_ports.py: USB ids, then the IDENT
+      handshake), keyed by its USB serial number, so a dial that comes back under another
+      /dev/ttyACM or COM name is the same connection;
     - a glob such as `/tmp/dials/*`: every matching path (simulated dials with --link);
     - comma-separated paths: exactly those, even while missing (their runners wait for them).
     """
 
-    def __init__(self, spec: str, transport: Literal["serial", "hid"] = "serial") -> None:
+    def __init__(
+        self,
+        spec: str,
+        transport: Literal["serial", "hid"] = "serial",
+        io: IoMode = "auto",
+        data_ports: DataPorts | None = None,
+    ) -> None:
         if transport == "hid" and spec != "auto":
             raise ConfigError(
                 "with --transport hid, give --port auto: HID dials are found by their usage page"
             )
         self.spec = spec
         self.transport = transport
+        self.io = io
         self._auto_paths: dict[str, str] = {}
+        self.data_ports = data_ports or DataPorts()
 
     def scan(self) -> dict[str, TransportFactory]:
         if self.transport == "hid":
@@ -40,11 +50,16 @@ class PortDiscovery:
         for part in (p.strip() for p in self.spec.split(",") if p.strip()):
             paths = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
             for path in paths:
-                found[path] = _serial_factory(path)
+                found[path] = _serial_factory(path, self.io)
         return found
 
     def _scan_auto(self) -> dict[str, TransportFactory]:
-        self._auto_paths.update(data_ports())
+        if not self._auto_paths:
+            # The first look waits for the handshakes it starts (a second or so, before any dial
+            # runs), so a command that starts with its dials plugged in finds them at once.
+            self.data_ports.scan()
+            self.data_ports.wait()
+        self._auto_paths.update(self.data_ports.scan())
         return {key: self._follow(key) for key in self._auto_paths}
 
     def _scan_hid(self) -> dict[str, TransportFactory]:
@@ -54,14 +69,14 @@ class PortDiscovery:
 
     def _follow(self, key: str) -> TransportFactory:
         def open_current() -> Transport:
-            path = data_ports().get(key)
-            return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path)
+            path = self.data_ports.scan().get(key)
+            return _Absent(self._auto_paths.get(key, key)) if path is None else SerialTransport(path, self.io)
 
         return open_current
 
 
-def _serial_factory(path: str) -> TransportFactory:
-    return lambda: SerialTransport(path)
+def _serial_factory(path: str, io: IoMode) -> TransportFactory:
+    return lambda: SerialTransport(path, io)
 
 
 def _hid_factory(path: bytes) -> TransportFactory:

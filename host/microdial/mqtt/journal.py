@@ -16,6 +16,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
+from microdial.durable import sync_directory
+
 
 def directory_id(directory: Path) -> str:
     """A journal directory's random name, made with it: record indices count from 0 again in a
@@ -30,11 +32,7 @@ def directory_id(directory: Path) -> str:
         temporary = directory / "id.tmp"
         temporary.write_text(ident + "\n")
         os.replace(temporary, path)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(directory)
     return ident
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import struct
@@ -25,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from microdial.durable import lock_exclusive, sync_directory
 from microdial.errors import MicrodialError
 from microdial.mqtt.journal import directory_id
 
@@ -78,8 +78,8 @@ class Spool:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-            # Two writers would interleave segments; the kernel drops the lock when a holder dies.
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Two writers would interleave segments.
+            lock_exclusive(self._lock_fd)
             self._recover()
             self.ident = directory_id(self.directory)
         except BlockingIOError:
@@ -377,11 +377,7 @@ class Spool:
             segment.path.unlink(missing_ok=True)
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(self.directory)
 
 
 def _scan(path: Path) -> tuple[int, int]:

@@ -68,7 +68,7 @@ def _parse(kind: str, where: str | None) -> dict[str, Any]:
     if kind == "mpv":
         if not where:
             raise ValueError("mpv needs the IPC socket path given to mpv --input-ipc-server")
-        return {"socket_path": Path(where)}
+        return {"socket_path": where}  # a str: a Windows pipe name is no path
     if kind == "vlc":
         from microdial.players.vlc import parse_vlc_url
 

@@ -23,11 +23,32 @@ from microdial.players.base import AnchoredClock, PlayerGone
 OBSERVED = ("time-pos", "audio-pts", "pause", "speed", "seeking", "path", "media-title", "duration")
 
 
+#: mpv on Windows serves its IPC on a named pipe, `--input-ipc-server=\\.\pipe\NAME`.
+PIPE_PREFIX = "\\\\.\\pipe\\"
+
+
+async def open_ipc(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """mpv's IPC as a stream pair: a Unix socket, or on Windows a named pipe; the same JSON lines either way."""
+    if not address.startswith(PIPE_PREFIX):
+        return await asyncio.open_unix_connection(address)
+    loop = asyncio.get_running_loop()
+    # Only Windows' Proactor loop opens named pipes (the Selector loop has no such method).
+    connect = getattr(loop, "create_pipe_connection", None)
+    if connect is None:
+        raise PlayerGone(f"mpv's named pipe {address} needs asyncio's Proactor event loop (Windows)")
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await connect(lambda: protocol, address)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 class MpvClock(AnchoredClock):
     name = "mpv"
 
-    def __init__(self, socket_path: Path, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, socket_path: Path | str, now: Callable[[], float] = time.monotonic) -> None:
         super().__init__(now)
+        # As given: pathlib would end a Windows pipe name (\\.\pipe\NAME) with a backslash.
+        self.address = str(socket_path)
         self.socket_path = Path(socket_path)
         self._props: dict[str, Any] = {}
         self._audio = False
@@ -36,7 +57,7 @@ class MpvClock(AnchoredClock):
         self._next_id = 1
 
     async def _follow(self) -> None:
-        reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
+        reader, writer = await open_ipc(self.address)
         self._writer = writer
         self._props = {}
         self._audio = False

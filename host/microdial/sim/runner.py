@@ -13,7 +13,6 @@ import os
 import random
 import threading
 import time
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,9 @@ class SimulatedDial:
         on_write: WriteCallback | None = None,
         settings_toml: str = "",
         circuitpython: int = 9,
+        port: Any = None,
     ) -> None:
+        """port: a LoopbackPort (device/transports/loopback.py) to run on instead of a pty (Windows has none)."""
         role = str(getattr(rater, "role", ""))
         self.device_id = (device_id or random_device_id(seed, role)).upper()
         try:
@@ -95,7 +96,8 @@ class SimulatedDial:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._serial = fakes.Serial()
+        self._loopback: str | None = None if port is None else str(port.location)
+        self._serial = port if port is not None else fakes.Serial()
         self._serial.on_write = self._written
         self._framer = Framer()
         self._master = -1
@@ -140,6 +142,11 @@ class SimulatedDial:
     # -- the pty
 
     def _open_pty(self) -> str:
+        if self._loopback is not None:
+            self._path = self._loopback
+            return self._path
+        import tty  # POSIX only: the loopback port needs none of it
+
         master, slave = os.openpty()
         tty.setraw(slave)
         path = os.ttyname(slave)

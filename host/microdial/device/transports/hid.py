@@ -4,7 +4,8 @@ The dial's vendor-defined HID device (usage page 0xFF00, usage 1; firmware/dialf
 the same wire stream as the serial port, in 64-byte reports of [count, count bytes, padding],
 both ways. The dial streams only while it hears from the host, so this transport sends an
 empty report (a keep-alive) every KEEPALIVE_S. hidapi calls block, so one reader thread per
-dial does the reading and the keep-alives, and hands bytes to the event loop.
+dial does the reading and the keep-alives (pump.py), and hands bytes to the event loop: the same on
+every OS, so HID needs no --io choice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from microdial.device.transports.base import Receiver, Transport
+from microdial.device.transports.pump import ReaderThread
 from microdial.errors import TransportError, TransportUnavailable
 
 USAGE_PAGE = 0xFF00
@@ -65,10 +67,8 @@ class HidTransport(Transport):
         self._factory = device_factory
         self._device: Any = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._receiver: Receiver | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: ReaderThread | None = None
+        self._next_keepalive = 0.0
 
     async def open(self, receiver: Receiver) -> None:
         factory = self._factory or _hidapi().device
@@ -80,12 +80,10 @@ class HidTransport(Transport):
                 f"cannot open HID dial {self.location}: {err} (is it plugged in, and readable by you? see hardware/99-microdial.rules)"
             ) from None
         self._device = device
-        self._receiver = receiver
-        self._loop = asyncio.get_running_loop()
-        self._stop.clear()
         self._send(KEEPALIVE)
-        self._thread = threading.Thread(target=self._reader, name=f"hid-{self.location}", daemon=True)
-        self._thread.start()
+        self._next_keepalive = time.monotonic() + self.keepalive_s
+        self._reader = ReaderThread(f"hid-{self.location}", self._read_report, self._went_away)
+        self._reader.start(receiver)
 
     def _send(self, report: bytes) -> None:
         with self._lock:
@@ -93,40 +91,22 @@ class HidTransport(Transport):
         if written < 0:
             raise OSError(f"write returned {written}")
 
-    def _deliver(self, item: bytes | TransportError) -> None:
-        """From the reader thread to the receiver, on the event loop."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._hand_over, item)
+    def _went_away(self, err: Exception) -> TransportError:
+        return TransportError(f"HID dial {self.location} went away: {err}")
 
-    def _hand_over(self, item: bytes | TransportError) -> None:
-        receiver = self._receiver
-        if receiver is None:
-            return  # closed meanwhile: the caller asked for nothing more
-        if isinstance(item, TransportError):
-            receiver.connection_lost(item)
-        else:
-            receiver.data_received(item)
-
-    def _reader(self) -> None:
-        next_keepalive = time.monotonic() + self.keepalive_s
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_keepalive:
-                    self._send(KEEPALIVE)
-                    next_keepalive = time.monotonic() + self.keepalive_s
-                report = self._device.read(REPORT_LENGTH, READ_TIMEOUT_MS)
-            except (OSError, ValueError) as err:
-                if not self._stop.is_set():
-                    self._deliver(TransportError(f"HID dial {self.location} went away: {err}"))
-                return
-            if not report:
-                continue
-            count = report[0]
-            if count > PAYLOAD:
-                # Not our report layout: the decoder counts what does not parse, so pass nothing on.
-                continue
-            if count:
-                self._deliver(bytes(report[1 : 1 + count]))
+    def _read_report(self) -> bytes:
+        """In the reader thread: a keep-alive when one is due, then one report's payload (b"" if none came)."""
+        if time.monotonic() >= self._next_keepalive:
+            self._send(KEEPALIVE)
+            self._next_keepalive = time.monotonic() + self.keepalive_s
+        report = self._device.read(REPORT_LENGTH, READ_TIMEOUT_MS)
+        if not report:
+            return b""
+        count = report[0]
+        if count > PAYLOAD:
+            # Not our report layout: the decoder counts what does not parse, so pass nothing on.
+            return b""
+        return bytes(report[1 : 1 + count])
 
     async def write(self, data: bytes) -> None:
         if self._device is None:
@@ -140,10 +120,8 @@ class HidTransport(Transport):
     async def close(self) -> None:
         if self._device is None:
             return
-        self._stop.set()
-        self._receiver = None
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
         device, self._device = self._device, None
         device.close()

@@ -5,11 +5,9 @@ port is the master side of a pseudo-terminal, which a host program opens as it w
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import select
 import struct
-import termios
 import types
 from collections.abc import Callable
 
@@ -17,6 +15,8 @@ from microdial.sim.fakes.board import module
 
 
 def _ioctl_int(fd: int, request: int) -> int:
+    import fcntl  # POSIX only, as are the ptys this fake needs; imported when used so Windows can import the fakes
+
     try:
         raw = fcntl.ioctl(fd, request, b"\0\0\0\0")
     except OSError:
@@ -69,6 +69,8 @@ class Serial:
         return not any(events & select.POLLHUP for _, events in poller.poll(0))
 
     def _fd_waiting(self) -> int:
+        import termios
+
         return 0 if self._fd is None else _ioctl_int(self._fd, termios.FIONREAD)
 
     @property
@@ -77,6 +79,8 @@ class Serial:
 
     @property
     def out_waiting(self) -> int:
+        import termios
+
         return 0 if self._fd is None else _ioctl_int(self._fd, termios.TIOCOUTQ)
 
     def _os_read(self, size: int) -> bytes:
@@ -143,6 +147,8 @@ class Serial:
 
     def reset_output_buffer(self) -> None:
         if self._fd is not None:
+            import termios
+
             termios.tcflush(self._fd, termios.TCOFLUSH)
 
 
