@@ -109,6 +109,7 @@ async def test_amqtt_falls_back_to_3_1_1_even_when_not_told() -> None:
 async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ignore[no-untyped-def]
     broker, ca = tls_broker
     address = BrokerAddress.parse(f"mqtts://lab:dial-s3cret@127.0.0.1:{broker.port}")
+    address = address.model_copy(update={"ca_file": ca})
     received: list[Sample] = []
     import ssl
 
@@ -117,7 +118,7 @@ async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ig
         "127.0.0.1", broker.port, username="lab", password="dial-s3cret", tls_context=context
     ) as client:
         await client.subscribe(dial_topic("S1", "AB12", "samples"), qos=1)
-        _, sink = await deliver(address, MqttOptions(ca_file=ca))
+        _, sink = await deliver(address, MqttOptions())
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
             received += parse_samples(message.payload)
@@ -129,8 +130,11 @@ async def test_tls_with_a_lab_ca_and_a_password(tls_broker) -> None:  # type: ig
 
 async def test_wrong_password_keeps_samples_queued(tls_broker) -> None:  # type: ignore[no-untyped-def]
     broker, ca = tls_broker
-    address = BrokerAddress.parse(f"mqtts://lab:wrong@127.0.0.1:{broker.port}")
-    options = MqttOptions(ca_file=ca, reconnect_min=0.05, reconnect_max=0.1)
+    # The broker's CA travels with its address, as for every command that connects.
+    address = BrokerAddress.parse(f"mqtts://lab:wrong@127.0.0.1:{broker.port}").model_copy(
+        update={"ca_file": ca}
+    )
+    options = MqttOptions(reconnect_min=0.05, reconnect_max=0.1)
     async with channel(address, options) as (_, sink):
         sink.put_samples([sample(0)])
         assert not await sink.flush(1.5)

@@ -348,7 +348,6 @@ class MqttPublisher:
                 persistent=True,
                 session_expiry=options.session_expiry,
                 will=Will(self._status_topic, will, qos=options.qos_status),
-                ca_file=options.ca_file,
                 keepalive=options.keepalive,
                 timeout=options.publish_timeout,
                 max_inflight=options.max_inflight,

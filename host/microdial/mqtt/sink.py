@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from microdial.model import DialEvent, DialStatus, Sample
@@ -54,7 +53,6 @@ class MqttOptions:
     protocol: ProtocolChoice = "auto"
     # A persistent session keeps in-flight QoS 1 state across reconnects on the broker's side.
     session_expiry: int = 3600
-    ca_file: Path | None = None
     reconnect_min: float = 0.2
     reconnect_max: float = 5.0
     keepalive: int = 10
